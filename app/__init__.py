@@ -1,0 +1,1 @@
+"""convlens: a web-based CNN visualizer."""

@@ -1,0 +1,109 @@
+"""One error shape for every failure: {"error": {"code", "message", "request_id"}}."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.preprocess import (
+    CorruptImageError,
+    EmptyImageError,
+    ImageError,
+    ImageTooLargeError,
+    UnsupportedImageError,
+)
+from app.services.inference import QueueFullError
+
+logger = logging.getLogger("convlens")
+
+IMAGE_ERROR_STATUS: dict[type[ImageError], int] = {
+    EmptyImageError: 400,
+    UnsupportedImageError: 415,
+    ImageTooLargeError: 413,
+    CorruptImageError: 422,
+}
+
+HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "rate_limited",
+    503: "busy",
+}
+
+
+class ApiError(Exception):
+    """An expected failure with an HTTP status, a stable code and a message a person understands."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def not_found(what: str, name: str) -> ApiError:
+    return ApiError(404, f"{what}_not_found", f"no {what.replace('_', ' ')} named {name!r}")
+
+
+def request_id_of(request: Request) -> str:
+    return getattr(request.state, "request_id", "") or ""
+
+
+def error_response(
+    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "request_id": request_id_of(request)}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _validation_message(error: RequestValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        location = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+        parts.append(
+            f"{location}: {item.get('msg', 'invalid')}" if location else item.get("msg", "invalid")
+        )
+    return "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every exception type the app can raise onto the one error shape."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(request, exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(ImageError)
+    async def image_error(request: Request, exc: ImageError) -> JSONResponse:
+        return error_response(request, IMAGE_ERROR_STATUS.get(type(exc), 422), exc.code, str(exc))
+
+    @app.exception_handler(QueueFullError)
+    async def queue_full(request: Request, exc: QueueFullError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)}
+        return error_response(request, 503, "busy", str(exc), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(request, 422, "invalid_request", _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else code
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such path: {request.url.path}"
+        return error_response(request, exc.status_code, code, message, exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unexpected error (request %s)", request_id_of(request))
+        return error_response(request, 500, "internal_error", "an unexpected error occurred")

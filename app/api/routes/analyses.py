@@ -1,0 +1,191 @@
+"""Analyze an upload; then read its layers as atlases, channels as exact floats, and the model input."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
+from starlette.datastructures import UploadFile
+
+from app.api.deps import AnalysisDep, AnalysisLayerDep, ModelDep, ServiceDep, SettingsDep
+from app.api.errors import ApiError
+from app.api.schemas import (
+    AnalysisOut,
+    AtlasOut,
+    ChannelOut,
+    LayerMapsOut,
+    LayerStatsOut,
+    PredictionOut,
+    error_responses,
+)
+from app.config import Settings
+from app.services.analyses import AnalysisRecord
+
+router = APIRouter(prefix="/api/v1", tags=["analyses"])
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {"image": {"type": "string", "format": "binary"}},
+                }
+            },
+            "image/*": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
+
+
+async def read_image_upload(request: Request, settings: Settings) -> bytes:
+    """The uploaded image: multipart field `image`, or a raw `image/*` body. File names are ignored."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        async with request.form(max_files=1, max_fields=8, max_part_size=64 * 1024) as form:
+            upload = form.get("image")
+            if not isinstance(upload, UploadFile):
+                raise ApiError(
+                    422, "missing_image", "send the picture in a multipart field named 'image'"
+                )
+            data = await upload.read(settings.max_upload_bytes + 1)
+    elif content_type.startswith("image/"):
+        data = await request.body()
+    else:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send multipart/form-data with an 'image' field, or the image bytes with an image/* type",
+        )
+    if len(data) > settings.max_upload_bytes:
+        raise ApiError(
+            413, "payload_too_large", f"the upload exceeds {settings.max_upload_bytes:,} bytes"
+        )
+    return data
+
+
+def analysis_out(record: AnalysisRecord, cached: bool) -> AnalysisOut:
+    base = f"/api/v1/analyses/{record.analysis_id}"
+    return AnalysisOut(
+        analysis_id=record.analysis_id,
+        model_id=record.model_id,
+        cached=cached,
+        input_url=f"{base}/input.png",
+        predictions=[
+            PredictionOut(index=p.index, label=p.label, probability=p.probability)
+            for p in record.predictions
+        ],
+        logits=record.logits,
+        layers=[
+            LayerStatsOut(
+                name=layer.name,
+                type=layer.kind,
+                shape=list(layer.shape),
+                min=layer.min,
+                max=layer.max,
+                mean=layer.mean,
+                zero_fraction=layer.zero_fraction,
+                atlas_url=f"{base}/layers/{layer.name}/atlas.png",
+                url=f"{base}/layers/{layer.name}",
+            )
+            for layer in record.layers
+        ],
+    )
+
+
+@router.post(
+    "/models/{model_id}/analyze",
+    response_model=AnalysisOut,
+    openapi_extra=UPLOAD_BODY,
+    responses=error_responses(400, 404, 413, 415, 422, 503),
+)
+async def analyze_image(
+    request: Request, model: ModelDep, service: ServiceDep, settings: SettingsDep
+) -> AnalysisOut:
+    """Run one image through the model; every layer's output is kept for the follow-up requests."""
+    data = await read_image_upload(request, settings)
+    record, cached = await service.analyze(model, data)
+    return analysis_out(record, cached)
+
+
+@router.get("/analyses/{analysis_id}", response_model=AnalysisOut, responses=error_responses(404))
+async def get_analysis(record: AnalysisDep) -> AnalysisOut:
+    """A previous analysis (what a permalink reopens)."""
+    return analysis_out(record, cached=True)
+
+
+@router.get(
+    "/analyses/{analysis_id}/input.png", response_class=Response, responses=error_responses(404)
+)
+async def input_image(record: AnalysisDep, service: ServiceDep) -> Response:
+    """The exact model input as a PNG: receptive-field boxes are in these pixel coordinates."""
+    return Response(await service.input_png(record), media_type="image/png", headers=IMMUTABLE)
+
+
+@router.get(
+    "/analyses/{analysis_id}/layers/{layer}",
+    response_model=LayerMapsOut,
+    responses=error_responses(404, 503),
+)
+async def layer_maps(
+    record: AnalysisDep, layer: AnalysisLayerDep, service: ServiceDep
+) -> LayerMapsOut:
+    """How the layer's atlas is laid out, and each tile's min/max (to map pixels back to floats)."""
+    atlas = await service.atlas(record, layer.name)
+    return LayerMapsOut(
+        analysis_id=record.analysis_id,
+        layer=layer.name,
+        shape=list(layer.output_shape),
+        scaling=atlas.scaling,
+        minimums=atlas.minimums,
+        maximums=atlas.maximums,
+        atlas=AtlasOut(**atlas.layout.to_json()),
+        atlas_url=f"/api/v1/analyses/{record.analysis_id}/layers/{layer.name}/atlas.png",
+    )
+
+
+@router.get(
+    "/analyses/{analysis_id}/layers/{layer}/atlas.png",
+    response_class=Response,
+    responses=error_responses(404, 503),
+)
+async def layer_atlas(
+    record: AnalysisDep, layer: AnalysisLayerDep, service: ServiceDep
+) -> Response:
+    """Every channel of the layer tiled in one grayscale PNG (each tile scaled by its own range)."""
+    atlas = await service.atlas(record, layer.name)
+    return Response(atlas.png, media_type="image/png", headers=IMMUTABLE)
+
+
+@router.get(
+    "/analyses/{analysis_id}/layers/{layer}/channels/{channel}",
+    response_model=ChannelOut,
+    responses=error_responses(404, 503),
+)
+async def channel_values(
+    record: AnalysisDep,
+    layer: AnalysisLayerDep,
+    service: ServiceDep,
+    channel: Annotated[int, Path(ge=0, le=1_000_000)],
+) -> ChannelOut:
+    """Exact float32 values of one channel ([1, 1] for a vector layer's unit)."""
+    activation = await service.activation(record, layer.name)
+    count = activation.shape[0]
+    if channel >= count:
+        raise ApiError(
+            404, "channel_not_found", f"layer {layer.name!r} has channels 0..{count - 1}"
+        )
+    values = activation[channel]
+    grid = values.reshape(1, 1) if values.ndim == 0 else values
+    return ChannelOut(
+        analysis_id=record.analysis_id,
+        layer=layer.name,
+        channel=channel,
+        shape=list(grid.shape),
+        min=float(grid.min()),
+        max=float(grid.max()),
+        values=grid.tolist(),
+    )

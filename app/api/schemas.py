@@ -1,0 +1,188 @@
+"""Pydantic response models: the OpenAPI contract of API v1."""
+
+from pydantic import BaseModel, Field
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["model_not_found"])
+    message: str
+    request_id: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class InputShape(BaseModel):
+    channels: int
+    height: int
+    width: int
+
+
+class ModelSummary(BaseModel):
+    id: str
+    name: str
+    description: str
+    num_classes: int
+    input: InputShape
+
+
+class ModelList(BaseModel):
+    models: list[ModelSummary]
+
+
+class ReceptiveFieldOut(BaseModel):
+    size: list[float] = Field(description="RF size [h, w] in input pixels")
+    jump: list[float] = Field(
+        description="effective stride [h, w]: input pixels between adjacent units"
+    )
+    start: list[float] = Field(description="input-pixel centre [h, w] of unit (0, 0)")
+    is_global: bool = Field(False, description="every unit sees the whole image")
+    diagnostic: str | None = Field(None, description="why the RF could not be computed, if so")
+
+
+class LayerOut(BaseModel):
+    name: str
+    type: str = Field(description="module class, e.g. Conv2d")
+    kind: str = Field(
+        description="conv, depthwise_conv, batchnorm, activation, pool, linear or block"
+    )
+    output_shape: list[int]
+    params: int
+    receptive_field: ReceptiveFieldOut
+
+
+class Preprocessing(BaseModel):
+    kind: str
+    mean: list[float]
+    std: list[float]
+    resize: int | None
+    interpolation: str
+
+
+class ModelDetail(ModelSummary):
+    architecture: str
+    total_params: int
+    preprocessing: Preprocessing
+    labels: list[str]
+    card: str | None = None
+    layers: list[LayerOut]
+
+
+class PredictionOut(BaseModel):
+    index: int
+    label: str
+    probability: float
+
+
+class LayerStatsOut(BaseModel):
+    name: str
+    type: str = Field(description="layer kind (conv, batchnorm, activation, pool, linear, block)")
+    shape: list[int] = Field(description="[C, H, W] for feature maps, [N] for vectors")
+    min: float
+    max: float
+    mean: float
+    zero_fraction: float
+    atlas_url: str
+    url: str = Field(description="atlas layout and per-channel ranges")
+
+
+class AnalysisOut(BaseModel):
+    analysis_id: str
+    model_id: str
+    cached: bool = Field(description="served from the cache without a new forward pass")
+    input_url: str = Field(description="PNG of the exact model input (after resize/crop)")
+    predictions: list[PredictionOut]
+    logits: list[float]
+    layers: list[LayerStatsOut]
+
+
+class AtlasOut(BaseModel):
+    count: int
+    cols: int
+    rows: int
+    tile_height: int
+    tile_width: int
+    gap: int
+    height: int
+    width: int
+
+
+class LayerMapsOut(BaseModel):
+    analysis_id: str
+    layer: str
+    shape: list[int]
+    scaling: str = Field(
+        description="'channel': each tile scaled by its own min/max; 'layer': one tile"
+    )
+    minimums: list[float]
+    maximums: list[float]
+    atlas: AtlasOut
+    atlas_url: str
+
+
+class ChannelOut(BaseModel):
+    analysis_id: str
+    layer: str
+    channel: int
+    shape: list[int]
+    min: float
+    max: float
+    values: list[list[float]] = Field(description="exact float32 values, row-major")
+
+
+class FiltersOut(BaseModel):
+    model_id: str
+    layer: str
+    shape: list[int] = Field(description="[O, I/groups, kh, kw]")
+    groups: int
+    depthwise: bool
+    rgb: bool
+    stride: list[int]
+    padding: list[int] | str
+    dilation: list[int]
+    has_bias: bool
+    scaling: str
+    minimums: list[float]
+    maximums: list[float]
+    atlas: AtlasOut
+    atlas_url: str
+
+
+class FilterValuesOut(BaseModel):
+    model_id: str
+    layer: str
+    out_channel: int
+    shape: list[int] = Field(description="[I/groups, kh, kw]")
+    values: list[list[list[float]]]
+    bias: float | None
+
+
+class BoxOut(BaseModel):
+    top: int
+    left: int
+    bottom: int
+    right: int
+
+
+class ReceptiveFieldBoxOut(BaseModel):
+    model_id: str
+    layer: str
+    y: int
+    x: int
+    box: BoxOut = Field(description="inclusive input-pixel box; may extend past the image")
+    clipped: BoxOut = Field(description="the box cut to the image")
+    size: list[float]
+    jump: list[float]
+    start: list[float]
+    is_global: bool
+    input: InputShape
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI `responses=` entry documenting the error shape for these statuses."""
+    return {status: {"model": ErrorResponse} for status in statuses}

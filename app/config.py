@@ -1,0 +1,45 @@
+"""Settings: every limit is a `CONVLENS_*` environment variable with a default that serves a class of 60."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Runtime configuration, read once from the environment (prefix `CONVLENS_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="CONVLENS_", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    models_dir: Path = REPO_ROOT / "models"
+    mnist_dir: Path = REPO_ROOT / ".cache" / "mnist" / "package" / "src" / "digits"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    torch_threads: int = Field(0, ge=0, description="0 keeps torch's default (one per core).")
+
+    # Uploads and decoding.
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(40_000_000, ge=1)
+
+    # Inference queue: `inference_concurrency` forwards run at once, `queue_size` more may wait.
+    inference_concurrency: int = Field(1, ge=1)
+    queue_size: int = Field(128, ge=0)
+    retry_after_seconds: int = Field(2, ge=1)
+
+    # Caches (bytes).
+    analysis_cache_bytes: int = Field(256 * 1024 * 1024, ge=0)
+    activation_cache_bytes: int = Field(768 * 1024 * 1024, ge=0)
+    atlas_cache_bytes: int = Field(128 * 1024 * 1024, ge=0)
+
+    cors_origins: list[str] = Field(default_factory=list)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own `Settings` and pass them to `create_app`)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Pure PyTorch/numpy engine: never imports the web framework."""

@@ -1,0 +1,103 @@
+"""create_app(): settings, lifespan (load models once), routers, middleware."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import torch
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.errors import install_error_handlers
+from app.api.middleware import RequestIdMiddleware
+from app.api.router import api_router
+from app.config import REPO_ROOT, Settings, get_settings
+from app.core.registry import ModelRegistry, select_device
+from app.services.analyses import AnalysisService
+from app.services.inference import InferenceQueue
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; media-src 'self' blob:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"permissions-policy", b"camera=(self), microphone=(), geolocation=()"),
+]
+
+
+class SecurityHeadersMiddleware:
+    """Adds the CSP (no inline scripts), nosniff and frame protections to every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {key.lower() for key, _ in message.get("headers", [])}
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *[(k, v) for k, v in SECURITY_HEADERS if k not in present],
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
+    """Build the application; `registry` lets tests share already-loaded models."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.torch_threads:
+            torch.set_num_threads(settings.torch_threads)
+        models = registry or ModelRegistry.from_manifest(
+            settings.models_dir, select_device(settings.device)
+        )
+        queue = InferenceQueue(
+            settings.inference_concurrency, settings.queue_size, settings.retry_after_seconds
+        )
+        app.state.registry = models
+        app.state.queue = queue
+        app.state.analyses = AnalysisService(
+            models,
+            queue,
+            max_image_pixels=settings.max_image_pixels,
+            record_bytes=settings.analysis_cache_bytes,
+            activation_bytes=settings.activation_cache_bytes,
+            atlas_bytes=settings.atlas_cache_bytes,
+        )
+        yield
+
+    app = FastAPI(
+        title="convlens API",
+        version="1.0.0",
+        summary="Feature maps, filters and receptive fields of real trained CNNs.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.templates = Jinja2Templates(directory=REPO_ROOT / "templates")
+    install_error_handlers(app)
+    app.include_router(api_router)
+    app.mount("/static", StaticFiles(directory=REPO_ROOT / "static"), name="static")
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"]
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    return app

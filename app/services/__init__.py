@@ -1,0 +1,1 @@
+"""Runtime services shared by the web layer and the CLI: inference queue, analysis store."""

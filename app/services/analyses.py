@@ -1,0 +1,162 @@
+"""Analyses: upload bytes → cached analysis record, feature maps, atlases.
+
+Three byte-bounded caches, each keyed by content: records (input tensor, predictions, layer stats:
+small, kept long), activations (every layer's float32 maps: large, evicted first and recomputed from
+the record's input tensor with one forward), and encoded atlas PNGs. Identical uploads in flight at
+the same moment share one forward.
+"""
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+import anyio
+import torch
+
+from app.core.analysis import LayerStats, Prediction, analyze, recompute_activations
+from app.core.cache import ByteLRU
+from app.core.encode import Atlas, feature_map_atlas, png_bytes
+from app.core.preprocess import decode_image, denormalize, to_model_input
+from app.core.registry import LoadedModel, ModelRegistry
+from app.services.inference import InferenceQueue
+
+
+class AnalysisNotFoundError(KeyError):
+    """No analysis with that id (never made, or evicted from every cache)."""
+
+
+@dataclass(frozen=True)
+class AnalysisRecord:
+    """What is kept of an analysis: enough to answer the API and to recompute any layer exactly."""
+
+    analysis_id: str
+    model_id: str
+    content_sha256: str
+    input: torch.Tensor
+    logits: list[float]
+    predictions: list[Prediction]
+    layers: list[LayerStats]
+    created_at: float
+
+    @property
+    def nbytes(self) -> int:
+        return self.input.numel() * self.input.element_size() + 64 * (
+            len(self.logits) + len(self.layers)
+        )
+
+
+def make_analysis_id(model_id: str, content_sha256: str) -> str:
+    """Stable id from model and image content: the same photo always gets the same permalink."""
+    return hashlib.sha256(f"{model_id}\n{content_sha256}".encode()).hexdigest()[:32]
+
+
+def tensor_bytes(tensor: torch.Tensor) -> int:
+    return tensor.numel() * tensor.element_size()
+
+
+class AnalysisService:
+    """Owns the caches; every CPU-heavy step goes through the inference queue."""
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        queue: InferenceQueue,
+        *,
+        max_image_pixels: int,
+        record_bytes: int,
+        activation_bytes: int,
+        atlas_bytes: int,
+    ) -> None:
+        self.registry = registry
+        self.queue = queue
+        self.max_image_pixels = max_image_pixels
+        self.records: ByteLRU[AnalysisRecord] = ByteLRU(record_bytes, lambda r: r.nbytes)
+        self.activations: ByteLRU[torch.Tensor] = ByteLRU(activation_bytes, tensor_bytes)
+        self.atlases: ByteLRU[Atlas] = ByteLRU(
+            atlas_bytes, lambda a: len(a.png) + 16 * len(a.minimums)
+        )
+        self.inputs: ByteLRU[bytes] = ByteLRU(atlas_bytes // 8, len)
+        self._inflight: dict[str, anyio.Event] = {}
+
+    async def analyze(self, model: LoadedModel, data: bytes) -> tuple[AnalysisRecord, bool]:
+        """The analysis of `data` by `model` and whether it came from the cache."""
+        digest = hashlib.sha256(data).hexdigest()
+        analysis_id = make_analysis_id(model.spec.id, digest)
+        while (pending := self._inflight.get(analysis_id)) is not None:
+            await pending.wait()
+        record = self.records.get(analysis_id)
+        if record is not None:
+            return record, True
+        done = self._inflight[analysis_id] = anyio.Event()
+        try:
+            record = await self.queue.run(self._compute, model, data, analysis_id, digest)
+        finally:
+            del self._inflight[analysis_id]
+            done.set()
+        return record, False
+
+    def _compute(
+        self, model: LoadedModel, data: bytes, analysis_id: str, digest: str
+    ) -> AnalysisRecord:
+        image = decode_image(data, self.max_image_pixels)
+        inputs = to_model_input(image, model.spec.preprocess)
+        result = analyze(model, inputs)
+        record = AnalysisRecord(
+            analysis_id=analysis_id,
+            model_id=model.spec.id,
+            content_sha256=digest,
+            input=inputs,
+            logits=result.logits,
+            predictions=result.predictions,
+            layers=result.layers,
+            created_at=time.time(),
+        )
+        self.records.put(analysis_id, record)
+        for name, tensor in result.activations.items():
+            self.activations.put((analysis_id, name), tensor)
+        return record
+
+    def record(self, analysis_id: str) -> AnalysisRecord:
+        record = self.records.get(analysis_id)
+        if record is None:
+            raise AnalysisNotFoundError(analysis_id)
+        return record
+
+    def model_of(self, record: AnalysisRecord) -> LoadedModel:
+        model = self.registry.get(record.model_id)
+        if model is None:
+            raise AnalysisNotFoundError(record.analysis_id)
+        return model
+
+    async def activation(self, record: AnalysisRecord, layer: str) -> torch.Tensor:
+        """One layer's exact output for this analysis (recomputed with one forward if evicted)."""
+        cached = self.activations.get((record.analysis_id, layer))
+        if cached is not None:
+            return cached
+        model = self.model_of(record)
+        names = [info.name for info in model.layers]
+        recomputed = await self.queue.run(recompute_activations, model, record.input, names)
+        for name, tensor in recomputed.items():
+            self.activations.put((record.analysis_id, name), tensor)
+        return recomputed[layer]
+
+    async def atlas(self, record: AnalysisRecord, layer: str) -> Atlas:
+        """The layer's atlas PNG with its per-tile ranges (encoded once, then cached)."""
+        key = (record.analysis_id, layer)
+        cached = self.atlases.get(key)
+        if cached is not None:
+            return cached
+        activation = await self.activation(record, layer)
+        atlas = await self.queue.run(feature_map_atlas, activation.float().numpy())
+        self.atlases.put(key, atlas)
+        return atlas
+
+    async def input_png(self, record: AnalysisRecord) -> bytes:
+        """The exact image the network saw (after resize/crop or MNIST-style centring)."""
+        cached = self.inputs.get(record.analysis_id)
+        if cached is not None:
+            return cached
+        model = self.model_of(record)
+        png = png_bytes(denormalize(record.input, model.spec.preprocess))
+        self.inputs.put(record.analysis_id, png)
+        return png
