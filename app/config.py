@@ -20,14 +20,28 @@ class Settings(BaseSettings):
     models_dir: Path = REPO_ROOT / "models"
     mnist_dir: Path = REPO_ROOT / ".cache" / "mnist" / "package" / "src" / "digits"
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    torch_threads: int = Field(0, ge=0, description="0 keeps torch's default (one per core).")
+    # One intra-op thread per forward and one forward per core: on a small shared box, torch's
+    # multi-threaded kernels spin against each other and the web server (measured 10-40× slower).
+    torch_threads: int = Field(1, ge=0, description="0 keeps torch's default (one per core).")
 
     # Uploads and decoding.
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(40_000_000, ge=1)
 
+    # Request limits (app/api/limits.py), enforced before any route or form parser reads the body.
+    multipart_overhead_bytes: int = Field(64 * 1024, ge=1024)
+    body_timeout_seconds: float = Field(120.0, gt=0)
+    max_header_count: int = Field(100, ge=16)
+    max_header_bytes: int = Field(16 * 1024, ge=1024)
+    max_form_fields: int = Field(8, ge=1)
+    max_form_field_bytes: int = Field(64 * 1024, ge=1024)
+
+    # Optional per-client limit on uploads and other writes (app/api/ratelimit.py); 0 = off.
+    rate_limit_per_minute: int = Field(0, ge=0)
+    rate_limit_burst: int = Field(10, ge=1)
+
     # Inference queue: `inference_concurrency` forwards run at once, `queue_size` more may wait.
-    inference_concurrency: int = Field(1, ge=1)
+    inference_concurrency: int = Field(2, ge=1)
     queue_size: int = Field(128, ge=0)
     retry_after_seconds: int = Field(2, ge=1)
 
@@ -37,6 +51,11 @@ class Settings(BaseSettings):
     atlas_cache_bytes: int = Field(128 * 1024 * 1024, ge=0)
 
     cors_origins: list[str] = Field(default_factory=list)
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The whole request body: one upload plus its multipart framing."""
+        return self.max_upload_bytes + self.multipart_overhead_bytes
 
 
 @lru_cache

@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class ServerProcess:
+    """A started server: where it answers, and its process id (for /proc/<pid>/status readings)."""
+
+    base_url: str
+    pid: int
+
+
 @contextmanager
 def running_server(
     env: dict[str, str] | None = None,
@@ -28,6 +37,18 @@ def running_server(
     log: Path | None = None,
 ) -> Iterator[str]:
     """Yield the base URL of a fresh `convlens serve`; the process is always stopped afterwards."""
+    with running_server_process(env, workers, startup_timeout, log) as server:
+        yield server.base_url
+
+
+@contextmanager
+def running_server_process(
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+    startup_timeout: float = 90.0,
+    log: Path | None = None,
+) -> Iterator[ServerProcess]:
+    """Like `running_server`, yielding the process id too (the server itself when workers == 1)."""
     port = free_port()
     command = [
         sys.executable,
@@ -62,7 +83,7 @@ def running_server(
             if time.monotonic() > deadline:
                 raise TimeoutError("server did not answer /healthz in time")
             time.sleep(0.2)
-        yield base
+        yield ServerProcess(base, process.pid)
     finally:
         process.terminate()
         try:

@@ -11,7 +11,9 @@ from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import install_error_handlers
+from app.api.limits import RequestLimits, RequestLimitsMiddleware
 from app.api.middleware import RequestIdMiddleware
+from app.api.ratelimit import RateLimitMiddleware, TokenBuckets
 from app.api.router import api_router
 from app.config import REPO_ROOT, Settings, get_settings
 from app.core.registry import ModelRegistry, select_device
@@ -94,6 +96,10 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     install_error_handlers(app)
     app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=REPO_ROOT / "static"), name="static")
+    app.add_middleware(RequestLimitsMiddleware, limits=RequestLimits.from_settings(settings))
+    if settings.rate_limit_per_minute:
+        buckets = TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        app.add_middleware(RateLimitMiddleware, buckets=buckets)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"]

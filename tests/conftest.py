@@ -15,6 +15,9 @@ from app.main import create_app
 
 SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 
+# Tests run beside servers they start; one intra-op thread avoids oversubscribing the two cores.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:

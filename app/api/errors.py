@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from app.core.preprocess import (
     CorruptImageError,
@@ -29,10 +30,13 @@ HTTP_CODES = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
     429: "rate_limited",
+    431: "headers_too_large",
+    499: "client_closed_request",
     503: "busy",
 }
 
@@ -58,10 +62,15 @@ def request_id_of(request: Request) -> str:
     return getattr(request.state, "request_id", "") or ""
 
 
+def error_body(code: str, message: str, request_id: str) -> dict[str, dict[str, str]]:
+    """The one error shape; pure ASGI middleware (no `Request` yet) builds it directly."""
+    return {"error": {"code": code, "message": message, "request_id": request_id}}
+
+
 def error_response(
     request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "request_id": request_id_of(request)}}
+    body = error_body(code, message, request_id_of(request))
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -90,6 +99,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def queue_full(request: Request, exc: QueueFullError) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after)}
         return error_response(request, 503, "busy", str(exc), headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        # Nobody reads this answer; it exists so the access log says 499 instead of a 500 traceback.
+        return error_response(request, 499, "client_closed_request", "the client disconnected")
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -54,6 +54,16 @@ class LayerOut(BaseModel):
     output_shape: list[int]
     params: int
     receptive_field: ReceptiveFieldOut
+    input_layer: str | None = Field(
+        None,
+        description="the layer whose output this layer reads ('input': the normalized model "
+        "input); null when that input is made outside any layer",
+    )
+    input_padding: list[int] = Field(
+        [0, 0, 0, 0],
+        description="zero padding [top, left, bottom, right] added between input_layer and this "
+        "layer by hidden pad modules (on top of a conv's own padding)",
+    )
 
 
 class Preprocessing(BaseModel):
@@ -160,6 +170,16 @@ class FilterValuesOut(BaseModel):
     shape: list[int] = Field(description="[I/groups, kh, kw]")
     values: list[list[list[float]]]
     bias: float | None
+
+
+class BatchNormOut(BaseModel):
+    model_id: str
+    layer: str
+    eps: float
+    running_mean: list[float]
+    running_var: list[float]
+    weight: list[float] = Field(description="γ per channel")
+    bias: list[float] = Field(description="β per channel")
 
 
 class BoxOut(BaseModel):

@@ -22,11 +22,12 @@ from torch import nn
 from app.core.architectures.efficientnet_lite import build_efficientnet_lite0
 from app.core.architectures.lenet5 import LeNet5
 from app.core.capture import ActivationCapture, layer_kind, visible_layers
+from app.core.layer_graph import LayerInput, layer_inputs
 from app.core.preprocess import PreprocessSpec
 from app.core.receptive_field import LayerReceptiveField, compute_receptive_fields
 
 ARCHITECTURES: dict[str, Callable[[int], nn.Module]] = {
-    "lenet5": lambda num_classes: LeNet5(num_classes=num_classes),
+    "lenet5": lambda num_classes: LeNet5(),
     "efficientnet_lite0": lambda num_classes: build_efficientnet_lite0(num_classes=num_classes),
 }
 
@@ -45,6 +46,7 @@ class LayerInfo:
     output_shape: tuple[int, ...]
     params: int
     receptive_field: LayerReceptiveField
+    input: LayerInput | None = None
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,7 @@ def describe_layers(module: nn.Module, input_shape: tuple[int, int, int]) -> lis
     with torch.inference_mode(), ActivationCapture(module) as capture:
         capture.run(probe)
     fields = compute_receptive_fields(module, input_shape)
+    inputs = layer_inputs(module, input_shape)
     modules = visible_layers(module)
     return [
         LayerInfo(
@@ -234,6 +237,7 @@ def describe_layers(module: nn.Module, input_shape: tuple[int, int, int]) -> lis
             output_shape=tuple(capture.activations[name].shape[1:]),
             params=own_params(modules[name]),
             receptive_field=fields[name],
+            input=inputs.get(name),
         )
         for name in capture.order
     ]

@@ -177,9 +177,11 @@ async def test_unknown_analysis_is_404(client: httpx.AsyncClient, path: str) -> 
 
 async def test_unknown_layer_of_analysis_is_404(client: httpx.AsyncClient) -> None:
     body = (await post_image(client, "lenet5-mnist", drawn_digit_one())).json()
-    for layer in ("nope", "..", "conv1.weight"):
-        response = await client.get(
-            f"/api/v1/analyses/{body['analysis_id']}/layers/{layer}/atlas.png"
-        )
+    base = f"/api/v1/analyses/{body['analysis_id']}/layers"
+    for layer in ("nope", "conv1.weight", "%2E%2E"):
+        response = await client.get(f"{base}/{layer}/atlas.png")
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "layer_not_found"
+    # An encoded slash is decoded before routing: no route matches, still a JSON 404.
+    response = await client.get(f"{base}/..%2F..%2Fetc%2Fpasswd/atlas.png")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"

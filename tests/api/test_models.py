@@ -67,7 +67,7 @@ async def test_efficientnet_card(client: httpx.AsyncClient, registry) -> None:
     assert layers["_fc"]["receptive_field"]["is_global"] is True
 
 
-@pytest.mark.parametrize("model_id", ["nope", "..%2F..%2Fetc%2Fpasswd", "lenet5-mnist%00"])
+@pytest.mark.parametrize("model_id", ["nope", "lenet5-mnist%00", "%2E%2E%5Cwindows"])
 async def test_unknown_model_is_404_with_error_shape(
     client: httpx.AsyncClient, model_id: str
 ) -> None:
@@ -76,3 +76,9 @@ async def test_unknown_model_is_404_with_error_shape(
     error = response.json()["error"]
     assert error["code"] == "model_not_found"
     assert error["request_id"] == response.headers["x-request-id"]
+
+
+async def test_traversal_in_model_path_never_escapes(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/models/..%2F..%2Fetc%2Fpasswd")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"

@@ -8,6 +8,7 @@ from starlette.datastructures import UploadFile
 
 from app.api.deps import AnalysisDep, AnalysisLayerDep, ModelDep, ServiceDep, SettingsDep
 from app.api.errors import ApiError
+from app.api.limits import unless_disconnected
 from app.api.schemas import (
     AnalysisOut,
     AtlasOut,
@@ -18,6 +19,7 @@ from app.api.schemas import (
     error_responses,
 )
 from app.config import Settings
+from app.core.layer_graph import MODEL_INPUT
 from app.services.analyses import AnalysisRecord
 
 router = APIRouter(prefix="/api/v1", tags=["analyses"])
@@ -42,10 +44,17 @@ IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 
 
 async def read_image_upload(request: Request, settings: Settings) -> bytes:
-    """The uploaded image: multipart field `image`, or a raw `image/*` body. File names are ignored."""
+    """The uploaded image: multipart field `image`, or a raw `image/*` body. File names are ignored.
+
+    The body as a whole is capped and timed by `RequestLimitsMiddleware` before this reads it.
+    """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        async with request.form(max_files=1, max_fields=8, max_part_size=64 * 1024) as form:
+        async with request.form(
+            max_files=1,
+            max_fields=settings.max_form_fields,
+            max_part_size=settings.max_form_field_bytes,
+        ) as form:
             upload = form.get("image")
             if not isinstance(upload, UploadFile):
                 raise ApiError(
@@ -107,7 +116,7 @@ async def analyze_image(
 ) -> AnalysisOut:
     """Run one image through the model; every layer's output is kept for the follow-up requests."""
     data = await read_image_upload(request, settings)
-    record, cached = await service.analyze(model, data)
+    record, cached = await unless_disconnected(request, lambda: service.analyze(model, data))
     return analysis_out(record, cached)
 
 
@@ -123,6 +132,30 @@ async def get_analysis(record: AnalysisDep) -> AnalysisOut:
 async def input_image(record: AnalysisDep, service: ServiceDep) -> Response:
     """The exact model input as a PNG: receptive-field boxes are in these pixel coordinates."""
     return Response(await service.input_png(record), media_type="image/png", headers=IMMUTABLE)
+
+
+@router.get(
+    "/analyses/{analysis_id}/input/channels/{channel}",
+    response_model=ChannelOut,
+    responses=error_responses(404),
+)
+async def input_channel_values(
+    record: AnalysisDep, channel: Annotated[int, Path(ge=0, le=1_000_000)]
+) -> ChannelOut:
+    """Exact float32 values of one channel of the normalized model input (what conv1 reads)."""
+    count = record.input.shape[0]
+    if channel >= count:
+        raise ApiError(404, "channel_not_found", f"the input has channels 0..{count - 1}")
+    grid = record.input[channel]
+    return ChannelOut(
+        analysis_id=record.analysis_id,
+        layer=MODEL_INPUT,
+        channel=channel,
+        shape=list(grid.shape),
+        min=float(grid.min()),
+        max=float(grid.max()),
+        values=grid.tolist(),
+    )
 
 
 @router.get(

@@ -1,4 +1,4 @@
-"""Learned filters of a model's conv layers: atlas, layout, and exact weights per output filter."""
+"""Learned parameters: conv filters (atlas, layout, exact weights) and batch-norm constants."""
 
 from functools import cache
 from typing import Annotated
@@ -10,7 +10,13 @@ from torch import nn
 from app.api.deps import ModelDep, ModelLayerDep
 from app.api.errors import ApiError
 from app.api.routes.analyses import IMMUTABLE
-from app.api.schemas import AtlasOut, FiltersOut, FilterValuesOut, error_responses
+from app.api.schemas import (
+    AtlasOut,
+    BatchNormOut,
+    FiltersOut,
+    FilterValuesOut,
+    error_responses,
+)
 from app.core.filters import FilterBank, filter_bank, filter_values
 from app.core.registry import LayerInfo, LoadedModel
 
@@ -82,4 +88,23 @@ async def filter_weights(
         shape=list(weight.shape),
         values=weight.tolist(),
         bias=bias,
+    )
+
+
+@router.get("/batchnorm", response_model=BatchNormOut, responses=error_responses(404))
+async def batchnorm_constants(model: ModelDep, layer: ModelLayerDep) -> BatchNormOut:
+    """A batch-norm layer's constants: y = (x − running_mean) / √(running_var + eps) · γ + β."""
+    module = model.module.get_submodule(layer.name)
+    if not isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d) or not module.affine:
+        raise ApiError(
+            404, "not_a_batchnorm_layer", f"layer {layer.name!r} is a {layer.type}, not batch norm"
+        )
+    return BatchNormOut(
+        model_id=model.spec.id,
+        layer=layer.name,
+        eps=module.eps,
+        running_mean=module.running_mean.tolist(),
+        running_var=module.running_var.tolist(),
+        weight=module.weight.tolist(),
+        bias=module.bias.tolist(),
     )

@@ -36,6 +36,8 @@ def layer_out(layer: LayerInfo) -> LayerOut:
         output_shape=list(layer.output_shape),
         params=layer.params,
         receptive_field=receptive_field_out(layer.receptive_field),
+        input_layer=layer.input.source if layer.input else None,
+        input_padding=list(layer.input.padding) if layer.input else [0, 0, 0, 0],
     )
 
 

@@ -1,0 +1,243 @@
+"""Convolution playground API: conv, pooling, ReLU and im2col on a small input, every step shown.
+
+Plain ``def`` routes: the work is bounded by the playground's limits (at most
+``MAX_STEP_VALUES`` window values per request), so FastAPI's thread pool is enough.
+"""
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from app.api.errors import ApiError
+from app.api.schemas import error_responses
+from app.core import playground
+from app.core.lessons.presets import PRESETS
+from app.core.playground import AxisFit, Im2Col, PlaygroundError, PlaygroundResult
+
+router = APIRouter(prefix="/api/v1/playground", tags=["playground"])
+pages = APIRouter(include_in_schema=False)
+
+Pair = int | tuple[int, int]
+Grid3 = list[list[list[float]]]
+
+
+class ConvRequest(BaseModel):
+    input: Grid3 = Field(description="channels × height × width (1–3 × ≤ 32 × ≤ 32)")
+    kernels: list[Grid3] = Field(description="filters × channels × kh × kw")
+    bias: list[float] | None = Field(None, description="one per filter")
+    stride: Pair = 1
+    padding: Literal["valid", "same"] | Pair = "valid"
+    dilation: Pair = 1
+    fit: Literal["strict", "floor"] = Field(
+        "strict", description="strict: refuse when (W − K + 2P)/S is not whole; floor: as torch"
+    )
+
+
+class Im2ColRequest(BaseModel):
+    input: Grid3
+    kernels: list[Grid3]
+    bias: list[float] | None = None
+    stride: Pair = 1
+    padding: Literal["valid", "same"] | Pair = "valid"
+    dilation: Pair = 1
+
+
+class PoolRequest(BaseModel):
+    input: Grid3
+    kind: Literal["max", "avg"] = "max"
+    kernel_size: Pair = 2
+    stride: Pair | None = Field(None, description="defaults to the window size")
+    padding: Pair = 0
+    dilation: Pair = 1
+    fit: Literal["strict", "floor"] = "strict"
+
+
+class ReluRequest(BaseModel):
+    input: Grid3
+
+
+class AxisFitOut(BaseModel):
+    axis: str
+    input: int
+    kernel: int
+    effective_kernel: int = Field(description="D·(K − 1) + 1")
+    stride: int
+    padding: int
+    dilation: int
+    span: int = Field(description="W − K + 2P")
+    output: int = Field(description="the size torch gives (floored)")
+    exact_output: float = Field(description="(W − K + 2P)/S + 1 before rounding")
+    fits: bool
+    formula: str
+    explanation: dict[str, str] = Field(description="why it fits or not: {'en', 'zh'}")
+
+
+class StepOut(BaseModel):
+    channel: int
+    y: int
+    x: int
+    origin: list[int] = Field(description="window top-left [row, col] in the padded input")
+    window: list[Any]
+    value: float = Field(description="the output value torch computed")
+    products: list[Any] | None = None
+    total: float | None = Field(None, description="sum of products (conv) or of the window (avg)")
+    bias: float | None = None
+    argmax: list[int] | None = None
+    count: int | None = None
+
+
+class PlaygroundOut(BaseModel):
+    operation: str
+    input_shape: list[int]
+    output_shape: list[int]
+    output: list[Any]
+    padded_input: list[Any]
+    kernel: list[int] | None = None
+    stride: list[int] | None = None
+    padding: list[int] | None = None
+    dilation: list[int] | None = None
+    fits: list[AxisFitOut] | None = None
+    total_steps: int
+    steps: list[StepOut]
+
+
+class Im2ColOut(BaseModel):
+    weight_rows: list[list[float]] = Field(description="W_row: filters × (F·F·D)")
+    columns: list[list[float]] = Field(description="X_col: (F·F·D) × (H₂·W₂)")
+    product: list[list[float]] = Field(description="W_row · X_col (+ bias)")
+    output: list[Any] = Field(description="the product reshaped to filters × H₂ × W₂")
+    conv_output: list[Any] = Field(description="F.conv2d on the same data")
+    shapes: dict[str, list[int]]
+    max_abs_difference: float = Field(description="between output and conv_output")
+
+
+class LimitsOut(BaseModel):
+    max_channels: int
+    max_side: int
+    max_kernels: int
+    max_kernel_side: int
+    max_steps: int
+    max_step_values: int
+
+
+def axis_fit_out(fit: AxisFit) -> AxisFitOut:
+    return AxisFitOut(
+        axis=fit.axis,
+        input=fit.input,
+        kernel=fit.kernel,
+        effective_kernel=fit.effective_kernel,
+        stride=fit.stride,
+        padding=fit.padding,
+        dilation=fit.dilation,
+        span=fit.span,
+        output=fit.output,
+        exact_output=fit.exact_output,
+        fits=fit.fits,
+        formula=fit.formula(),
+        explanation=fit.explanation(),
+    )
+
+
+def playground_out(result: PlaygroundResult) -> PlaygroundOut:
+    geometry = result.geometry
+    return PlaygroundOut(
+        operation=result.operation,
+        input_shape=list(result.input_shape),
+        output_shape=list(result.output.shape),
+        output=result.output.tolist(),
+        padded_input=result.padded_input.tolist(),
+        kernel=None if geometry is None else list(geometry.kernel),
+        stride=None if geometry is None else list(geometry.stride),
+        padding=None if geometry is None else list(geometry.padding),
+        dilation=None if geometry is None else list(geometry.dilation),
+        fits=None if result.fits is None else [axis_fit_out(fit) for fit in result.fits],
+        total_steps=len(result.steps),
+        steps=[StepOut.model_validate(step, from_attributes=True) for step in result.steps],
+    )
+
+
+def im2col_out(result: Im2Col) -> Im2ColOut:
+    return Im2ColOut(
+        weight_rows=result.weight_rows.tolist(),
+        columns=result.columns.tolist(),
+        product=result.product.tolist(),
+        output=result.output.tolist(),
+        conv_output=result.conv_output.tolist(),
+        shapes={
+            "W_row": list(result.weight_rows.shape),
+            "X_col": list(result.columns.shape),
+            "product": list(result.product.shape),
+            "output": list(result.output.shape),
+        },
+        max_abs_difference=(result.output - result.conv_output).abs().max().item(),
+    )
+
+
+def run_playground(operation: playground.Operation, body: dict[str, Any]) -> Any:
+    """Run a request body through the core, mapping refusals onto 422 with their reason."""
+    try:
+        return playground.run(operation, body)
+    except PlaygroundError as error:
+        raise ApiError(422, error.code, error.message) from None
+
+
+@router.post("/conv", response_model=PlaygroundOut, responses=error_responses(422))
+def conv(body: ConvRequest) -> PlaygroundOut:
+    """``F.conv2d`` with every output value explained: window, products, sum, bias."""
+    return playground_out(run_playground("conv", body.model_dump()))
+
+
+@router.post("/pool", response_model=PlaygroundOut, responses=error_responses(422))
+def pool(body: PoolRequest) -> PlaygroundOut:
+    """``F.max_pool2d`` / ``F.avg_pool2d``, window by window."""
+    return playground_out(run_playground("pool", body.model_dump()))
+
+
+@router.post("/relu", response_model=PlaygroundOut, responses=error_responses(422))
+def relu(body: ReluRequest) -> PlaygroundOut:
+    """``F.relu``: f(x) = max(0, x), element by element."""
+    return playground_out(run_playground("relu", body.model_dump()))
+
+
+@router.post("/im2col", response_model=Im2ColOut, responses=error_responses(422))
+def im2col(body: Im2ColRequest) -> Im2ColOut:
+    """The convolution as one matrix product W_row · X_col, beside ``F.conv2d``."""
+    return im2col_out(run_playground("im2col", body.model_dump()))
+
+
+@router.get("/output-size", response_model=AxisFitOut)
+def output_size(
+    input: Annotated[int, Query(ge=1, le=100_000)],
+    kernel: Annotated[int, Query(ge=1, le=10_000)],
+    stride: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    padding: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    dilation: Annotated[int, Query(ge=1, le=1_000)] = 1,
+) -> AxisFitOut:
+    """O = (W − K + 2P)/S + 1 for one axis, with why it fits or not (no limits on size here)."""
+    return axis_fit_out(AxisFit("width", input, kernel, stride, padding, dilation))
+
+
+@router.get("/limits", response_model=LimitsOut)
+def limits() -> LimitsOut:
+    """The playground's size limits, so a page can check before it asks."""
+    return LimitsOut(
+        max_channels=playground.MAX_CHANNELS,
+        max_side=playground.MAX_SIDE,
+        max_kernels=playground.MAX_KERNELS,
+        max_kernel_side=playground.MAX_KERNEL_SIDE,
+        max_steps=playground.MAX_STEPS,
+        max_step_values=playground.MAX_STEP_VALUES,
+    )
+
+
+@pages.get("/playground", response_class=HTMLResponse)
+def playground_page(request: Request) -> HTMLResponse:
+    """The playground page; ``?preset=slug`` opens a seed example."""
+    presets = [
+        {"slug": p.slug, "title": p.title.to_json(), "operation": p.operation} for p in PRESETS
+    ]
+    return request.app.state.templates.TemplateResponse(
+        request, "lessons/playground.html", {"presets": presets}
+    )

@@ -1,0 +1,1 @@
+"""Network definitions whose module names match the shipped weight files."""

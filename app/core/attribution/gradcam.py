@@ -1,0 +1,75 @@
+"""Grad-CAM (Selvaraju et al. 2017): where in the image a layer's evidence for a class lies.
+
+With A the layer's (K, h, w) output and y the class logit, each channel gets the weight
+α_k = mean over positions of ∂y/∂A_k, and the map is ReLU(Σ_k α_k A_k). The layer's output is
+tapped as a leaf (``LayerTap`` "leaf" mode), so the backward pass runs only through the layers
+after it and never differentiates the parameters.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from app.core.attribution.hooks import (
+    LayerTap,
+    class_index_of,
+    gradients_enabled,
+    model_device,
+    model_dtype,
+)
+
+
+@dataclass(frozen=True)
+class GradCam:
+    """A class activation map at the layer's resolution and stretched to the input.
+
+    ``cam`` is the raw (h, w) ReLU(Σ α_k A_k); ``upsampled`` is it resized bilinearly to the
+    input's (H, W) and scaled to [0, 1] by its own range (all zeros when the map is flat).
+    """
+
+    layer: str
+    class_index: int
+    score: float
+    weights: torch.Tensor
+    cam: torch.Tensor
+    upsampled: torch.Tensor
+
+
+def grad_cam(
+    model: nn.Module, inputs: torch.Tensor, layer: str, class_index: int | None = None
+) -> GradCam:
+    """Grad-CAM of one (C, H, W) input at ``layer`` for ``class_index`` (default: top class).
+
+    Raises:
+        KeyError: no such layer.
+        ValueError: the layer's output is not a (N, K, h, w) feature map, or the class index
+            is out of range.
+    """
+    batch = inputs.detach().to(model_device(model), model_dtype(model)).unsqueeze(0)
+    with gradients_enabled(), LayerTap(model, layer, "leaf") as tap:
+        logits = tap.run(batch)
+        activation = tap.tapped()
+        if activation.ndim != 4:
+            raise ValueError(
+                f"layer {layer!r} outputs shape {tuple(activation.shape[1:])}, not a feature map"
+            )
+        index = class_index_of(logits, class_index)
+        score = logits[0, index]
+        (gradient,) = torch.autograd.grad(score, activation)
+    weights = gradient[0].mean(dim=(1, 2))
+    cam = torch.relu(torch.einsum("k,khw->hw", weights, activation[0].detach()))
+    resized = functional.interpolate(
+        cam[None, None], size=tuple(inputs.shape[-2:]), mode="bilinear", align_corners=False
+    )[0, 0]
+    low, high = resized.min(), resized.max()
+    upsampled = (resized - low) / (high - low) if high > low else torch.zeros_like(resized)
+    return GradCam(
+        layer=layer,
+        class_index=index,
+        score=float(score.detach()),
+        weights=weights.cpu(),
+        cam=cam.cpu(),
+        upsampled=upsampled.cpu(),
+    )

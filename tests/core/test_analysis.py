@@ -1,0 +1,156 @@
+"""Predictions and layer statistics against numpy; batched analysis equals single analyses."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from app.core.analysis import (
+    LayerStats,
+    analyze,
+    analyze_batch,
+    layer_statistics,
+    recompute_activations,
+    top_predictions,
+)
+from app.core.preprocess import PreprocessSpec
+from app.core.registry import LoadedModel, ModelSpec, describe_layers
+from tests.helpers import TINY_CLASSES, TINY_INPUT_SHAPE, tiny_cnn, tiny_inputs
+
+LABELS = ["zero", "one", "two", "three", "four"]
+
+
+@pytest.fixture(scope="module")
+def model() -> LoadedModel:
+    module = tiny_cnn().requires_grad_(False)
+    spec = ModelSpec(
+        id="tiny",
+        name="Tiny CNN",
+        description="seeded test network",
+        architecture="tiny",
+        num_classes=TINY_CLASSES,
+        weights={},
+        labels={},
+        preprocess=PreprocessSpec(
+            kind="imagenet", channels=3, height=8, width=8, mean=(0, 0, 0), std=(1, 1, 1)
+        ),
+    )
+    return LoadedModel(
+        spec=spec,
+        module=module,
+        labels=LABELS,
+        device=torch.device("cpu"),
+        layers=describe_layers(module, TINY_INPUT_SHAPE),
+    )
+
+
+def numpy_softmax(logits: list[float]) -> np.ndarray:
+    values = np.array(logits, dtype=np.float64)
+    exponentials = np.exp(values - values.max())
+    return exponentials / exponentials.sum()
+
+
+def test_top_predictions_match_numpy_softmax_in_descending_order() -> None:
+    logits = [1.0, 3.0, -2.0, 3.5, 0.0]
+    predictions = top_predictions(torch.tensor(logits), LABELS, k=5)
+    assert [p.index for p in predictions] == [3, 1, 0, 4, 2]
+    assert [p.label for p in predictions] == ["three", "one", "zero", "four", "two"]
+    expected = numpy_softmax(logits)
+    for prediction in predictions:
+        assert prediction.probability == pytest.approx(expected[prediction.index], rel=1e-12)
+    assert math.fsum(p.probability for p in predictions) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_top_predictions_k_is_capped_by_the_class_count() -> None:
+    logits = torch.tensor([0.5, -1.0, 2.0, 0.0, 1.0])
+    assert [p.index for p in top_predictions(logits, LABELS, k=2)] == [2, 4]
+    assert len(top_predictions(logits, LABELS, k=50)) == 5
+
+
+def test_top_predictions_are_stable_for_huge_logits() -> None:
+    predictions = top_predictions(torch.tensor([1000.0, 999.0]), ["a", "b"])
+    # softmax([1, 0]) = (e / (e + 1), 1 / (e + 1))
+    assert predictions[0].probability == pytest.approx(math.e / (math.e + 1), rel=1e-12)
+    assert predictions[1].probability == pytest.approx(1 / (math.e + 1), rel=1e-12)
+
+
+def test_layer_statistics_of_hand_made_activations(model: LoadedModel) -> None:
+    activations = {
+        "classifier": torch.tensor([0.0, 2.0, -1.0, 0.0, 4.0]),
+        "features.2": torch.tensor([[[0.0, 0.0], [0.0, 0.5]]]),
+        "not-a-layer": torch.tensor([1.0]),
+    }
+    stats = layer_statistics(model, activations)
+    two_fifths = float(np.float32(0.4))  # statistics are float32, like the activations
+    assert stats == [
+        LayerStats("features.2", "activation", (1, 2, 2), 0.0, 0.5, 0.125, 0.75),
+        LayerStats("classifier", "linear", (5,), -1.0, 4.0, 1.0, two_fifths),
+    ]
+    assert layer_statistics(model, {}) == []
+
+
+def test_layer_statistics_match_numpy_on_real_activations(model: LoadedModel) -> None:
+    result = analyze(model, tiny_inputs(1)[0])
+    stats = layer_statistics(model, result.activations)
+    assert [s.name for s in stats] == [layer.name for layer in model.layers]
+    for summary, layer in zip(stats, model.layers, strict=True):
+        values = result.activations[layer.name].double().numpy()
+        assert summary.kind == layer.kind
+        assert summary.shape == values.shape == layer.output_shape
+        assert summary.min == values.min()
+        assert summary.max == values.max()
+        assert summary.mean == pytest.approx(values.mean(), rel=1e-6, abs=1e-7)
+        assert summary.zero_fraction == np.count_nonzero(values == 0) / values.size
+    relu = next(s for s in stats if s.name == "features.2")
+    assert 0 < relu.zero_fraction < 1  # the seeded ReLU really zeroes some outputs
+
+
+def test_analyze_batch_equals_single_analyses(model: LoadedModel) -> None:
+    inputs = list(tiny_inputs(3))
+    batched = analyze_batch(model, inputs)
+    singles = [analyze(model, x) for x in inputs]
+    assert len(batched) == 3
+    for together, alone, x in zip(batched, singles, inputs, strict=True):
+        np.testing.assert_allclose(together.logits, alone.logits, rtol=1e-6, atol=1e-6)
+        assert [p.index for p in together.predictions] == [p.index for p in alone.predictions]
+        assert list(together.activations) == list(alone.activations)
+        for name, tensor in together.activations.items():
+            torch.testing.assert_close(tensor, alone.activations[name], rtol=1e-6, atol=1e-6)
+        with torch.no_grad():
+            direct = model.module(x.unsqueeze(0))[0].tolist()
+        np.testing.assert_allclose(alone.logits, direct, rtol=0, atol=0)
+        assert together.predictions == top_predictions(torch.tensor(together.logits), LABELS)
+        assert together.layers == layer_statistics(model, together.activations)
+
+
+def test_batched_activations_are_independent_copies(model: LoadedModel) -> None:
+    batched = analyze_batch(model, list(tiny_inputs(3)))
+    pointers = set()
+    for result in batched:
+        for tensor in result.activations.values():
+            assert tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size()
+            pointers.add(tensor.data_ptr())
+    assert len(pointers) == 3 * len(model.layers)
+
+
+def test_single_analysis_has_per_image_shapes(model: LoadedModel) -> None:
+    result = analyze(model, tiny_inputs(1)[0], top_k=3)
+    assert len(result.predictions) == 3
+    assert len(result.logits) == TINY_CLASSES
+    for layer in model.layers:
+        tensor = result.activations[layer.name]
+        assert tuple(tensor.shape) == layer.output_shape
+        assert tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size()
+
+
+def test_recompute_activations_equals_the_analysis(model: LoadedModel) -> None:
+    x = tiny_inputs(1, seed=4)[0]
+    analysed = analyze(model, x).activations
+    every = recompute_activations(model, x, [layer.name for layer in model.layers])
+    assert list(every) == list(analysed)
+    for name, tensor in every.items():
+        torch.testing.assert_close(tensor, analysed[name], rtol=0, atol=0)
+    early = recompute_activations(model, x, ["features.3"])
+    assert list(early) == ["features.3"]
+    torch.testing.assert_close(early["features.3"], analysed["features.3"], rtol=0, atol=0)

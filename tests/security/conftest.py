@@ -1,0 +1,57 @@
+"""Security fixtures: models from a temporary models dir (never the real `models/`), raw ASGI calls.
+
+The registry holds only the EfficientNet-Lite0 entry of the real manifest (its weights come from an
+installed package), so these tests do not depend on retrainable weights.
+"""
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import torch
+from fastapi import FastAPI
+
+from app.config import REPO_ROOT
+from app.core.preprocess import PreprocessSpec
+from app.core.registry import ModelRegistry, read_manifest
+
+PHOTO_MODEL = "efficientnet-lite0"
+
+
+def write_models_dir(directory: Path, entries: list[dict]) -> Path:
+    """A models dir whose manifest lists exactly `entries`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "manifest.json").write_text(json.dumps({"models": entries}), encoding="utf-8")
+    return directory
+
+
+def real_manifest_entry(model_id: str) -> dict:
+    entries = json.loads((REPO_ROOT / "models" / "manifest.json").read_text(encoding="utf-8"))
+    return next(entry for entry in entries["models"] if entry["id"] == model_id)
+
+
+def preprocess_spec(kind: str) -> PreprocessSpec:
+    """The real manifest's preprocessing for `kind` ("imagenet" or "mnist"); no weights are read."""
+    specs = read_manifest(REPO_ROOT / "models")
+    return next(spec.preprocess for spec in specs if spec.preprocess.kind == kind)
+
+
+@pytest.fixture(scope="session")
+def photo_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_models_dir(
+        tmp_path_factory.mktemp("models"), [real_manifest_entry(PHOTO_MODEL)]
+    )
+
+
+@pytest.fixture(scope="session")
+def registry(photo_models_dir: Path) -> ModelRegistry:
+    """Overrides the suite's registry: EfficientNet-Lite0 only, loaded once."""
+    return ModelRegistry.from_manifest(photo_models_dir, torch.device("cpu"))
+
+
+@pytest.fixture
+async def running_app(app: FastAPI) -> AsyncIterator[FastAPI]:
+    """The app with its lifespan running, for raw ASGI calls."""
+    async with app.router.lifespan_context(app):
+        yield app
