@@ -36,6 +36,10 @@ $(MNIST):
 train-digits: $(STAMP) $(MNIST)
 	$(VENV)/bin/convlens train-digits
 
+## make fuzz: the image mutation fuzz test with 10,000 cases (`make test` runs 300)
+fuzz: $(STAMP)
+	CONVLENS_FUZZ_EXAMPLES=10000 $(VENV)/bin/pytest tests/security/test_fuzz.py
+
 ## make bench: benchmarks; results go to docs/benchmarks.md
 bench: $(STAMP)
 	$(PY) bench/analyze.py

@@ -1,11 +1,22 @@
-"""`convlens serve | models | train-digits`: every error is one clear line and a non-zero exit."""
+"""`convlens serve | models | analyze | train-digits | top-patches | feature-vis`.
+
+Every error is one clear line and a non-zero exit.
+"""
 
 import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from app.config import get_settings
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes are one line too (argparse's default prints the usage block first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"convlens: error: {message} (see {self.prog} --help)\n")
 
 
 def build_app():
@@ -39,20 +50,93 @@ def list_models(_args: argparse.Namespace) -> int:
     return 0
 
 
+def analyze_image(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from app.core.attribution.precompute import load_manifest_model
+    from app.core.preprocess import ImageError
+    from app.core.registry import select_device
+    from app.services.export import export_analysis
+
+    settings = get_settings()
+    image = Path(args.image)
+    try:
+        data = image.read_bytes()
+    except OSError as error:
+        raise ValueError(f"cannot read {image}: {error.strerror or error}") from error
+    model = load_manifest_model(settings.models_dir, args.model, select_device(settings.device))
+    try:
+        summary = export_analysis(
+            model,
+            data,
+            Path(args.out),
+            max_image_pixels=settings.max_image_pixels,
+            progress=lambda steps: tqdm(steps, desc="panels", unit="panel", disable=args.quiet),
+        )
+    except ImageError as error:
+        raise ValueError(f"{image}: {error}") from error
+    print(f"{len(summary.files)} files for analysis {summary.analysis_id} written to {args.out}")
+    return 0
+
+
 def train_digits(args: argparse.Namespace) -> int:
+    from app.core.training import DEFAULT_EPOCHS
     from app.core.training import train_digits as train
 
     settings = get_settings()
     out = Path(args.out) if args.out else settings.models_dir / "lenet5-mnist.safetensors"
-    report = train(Path(args.data or settings.mnist_dir), out, epochs=args.epochs, seed=args.seed)
+    epochs = args.epochs or DEFAULT_EPOCHS
+    report = train(Path(args.data or settings.mnist_dir), out, epochs=epochs, seed=args.seed)
     print(
         f"held-out accuracy {report.accuracy:.4f}; weights written to {out} (sha256 {report.sha256})"
     )
     return 0
 
 
+def top_patches(args: argparse.Namespace) -> int:
+    import torch
+
+    from app.core.attribution.precompute import load_manifest_model
+    from app.core.attribution.resources import top_patches_path
+    from app.core.attribution.top_patches import write_digit_top_patches
+
+    settings = get_settings()
+    model = load_manifest_model(settings.models_dir, args.model, torch.device("cpu"))
+    out = Path(args.out) if args.out else top_patches_path(settings.models_dir, args.model)
+    digest = write_digit_top_patches(model, Path(args.data or settings.mnist_dir), out)
+    print(f"top patches written to {out} (sha256 {digest})")
+    return 0
+
+
+def feature_vis(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from app.core.attribution.feature_vis import FeatureVisOptions
+    from app.core.attribution.feature_vis_store import FeatureVisStore
+    from app.core.attribution.precompute import (
+        load_manifest_model,
+        parse_channels,
+        precompute_feature_vis,
+    )
+
+    settings = get_settings()
+    torch.set_num_threads(args.threads)
+    model = load_manifest_model(settings.models_dir, args.model, torch.device("cpu"))
+    if args.layer not in model.layer_index:
+        raise ValueError(f"model {args.model!r} has no layer {args.layer!r}")
+    channels = parse_channels(args.channels, model.layer_index[args.layer].output_shape[0])
+    store = FeatureVisStore(settings.feature_vis_dir)
+    results = precompute_feature_vis(
+        model, args.layer, channels, FeatureVisOptions(steps=args.steps), store
+    )
+    computed = sum(fresh for _, _, fresh in tqdm(results, total=len(channels), unit="channel"))
+    print(f"{computed} computed, {len(channels) - computed} already stored in {store.directory}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="convlens", description="See inside real trained CNNs.")
+    root = OneLineParser(prog="convlens", description="See inside real trained CNNs.")
     commands = root.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("serve", help="serve the web app and the JSON API")
@@ -65,6 +149,15 @@ def parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the bundled models")
     models.set_defaults(handler=list_models)
 
+    export = commands.add_parser(
+        "analyze", help="write every panel of one image's analysis as PNG + JSON files"
+    )
+    export.add_argument("image", help="a PNG, JPEG, GIF, WebP or BMP file")
+    export.add_argument("--model", required=True, help="a model id (see `convlens models`)")
+    export.add_argument("--out", required=True, help="folder for the files (created if missing)")
+    export.add_argument("--quiet", action="store_true", help="no progress bar")
+    export.set_defaults(handler=analyze_image)
+
     digits = commands.add_parser(
         "train-digits", help="retrain the LeNet-5 MNIST model deterministically"
     )
@@ -74,9 +167,29 @@ def parser() -> argparse.ArgumentParser:
     digits.add_argument(
         "--out", default=None, help="weights file (default models/lenet5-mnist.safetensors)"
     )
-    digits.add_argument("--epochs", type=int, default=None)
+    digits.add_argument("--epochs", type=int, default=None, help="default 30")
     digits.add_argument("--seed", type=int, default=0)
     digits.set_defaults(handler=train_digits)
+
+    patches = commands.add_parser(
+        "top-patches", help="precompute the top-9 held-out digit patches of every channel"
+    )
+    patches.add_argument("--model", default="lenet5-mnist")
+    patches.add_argument("--data", default=None, help="folder with 0.json … 9.json")
+    patches.add_argument(
+        "--out", default=None, help="default models/<model>-top-patches.json (+ .sha256)"
+    )
+    patches.set_defaults(handler=top_patches)
+
+    vis = commands.add_parser(
+        "feature-vis", help="precompute feature visualizations into the server's disk cache"
+    )
+    vis.add_argument("--model", required=True)
+    vis.add_argument("--layer", required=True)
+    vis.add_argument("--channels", default=None, help="e.g. 0-15,31 (default: every channel)")
+    vis.add_argument("--steps", type=int, default=128, help="optimisation steps (default 128)")
+    vis.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    vis.set_defaults(handler=feature_vis)
     return root
 
 

@@ -52,6 +52,30 @@ class Settings(BaseSettings):
 
     cors_origins: list[str] = Field(default_factory=list)
 
+    # Classroom scale (docs/deploy.md). Waiting analyses of one model share a forward of up to
+    # `max_batch` images; the first waits at most `batch_wait_ms` for company.
+    max_batch: int = Field(8, ge=1, le=64)
+    batch_wait_ms: float = Field(2.0, ge=0, le=1000)
+    # Browsers keep analysis/filter responses this long, then revalidate with If-None-Match (304).
+    http_cache_seconds: int = Field(86_400, ge=0)
+    # Optional Redis shared by every worker and host: analysis records, permalinks, presenter
+    # sessions. Unset: everything stays in this process.
+    redis_url: str | None = None
+    redis_record_ttl_seconds: int = Field(7 * 86_400, ge=60)
+    redis_timeout_seconds: float = Field(2.0, gt=0)
+    # Presenter sessions (server-sent events): bounded sessions, followers per process, stream age.
+    max_sessions: int = Field(64, ge=1)
+    max_session_followers: int = Field(500, ge=1)
+    session_ttl_seconds: int = Field(6 * 3600, ge=60)
+    sse_heartbeat_seconds: float = Field(15.0, gt=0)
+    sse_max_stream_seconds: float = Field(1800.0, gt=0)
+
+    # Attribution: SmoothGrad's default noisy copies; feature visualizations cached on disk and
+    # computed by a background worker with at most `feature_vis_queue_size` jobs waiting.
+    smoothgrad_samples: int = Field(16, ge=1, le=256)
+    feature_vis_dir: Path = REPO_ROOT / ".cache" / "feature-vis"
+    feature_vis_queue_size: int = Field(16, ge=1)
+
     @property
     def max_body_bytes(self) -> int:
         """The whole request body: one upload plus its multipart framing."""

@@ -1,8 +1,9 @@
 """create_app(): settings, lifespan (load models once), routers, middleware."""
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
+import anyio
 import torch
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -11,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import install_error_handlers
+from app.api.http_cache import install_conditional_get
 from app.api.limits import RequestLimits, RequestLimitsMiddleware
 from app.api.middleware import RequestIdMiddleware
 from app.api.ratelimit import RateLimitMiddleware, TokenBuckets
@@ -19,6 +21,8 @@ from app.config import REPO_ROOT, Settings, get_settings
 from app.core.registry import ModelRegistry, select_device
 from app.services.analyses import AnalysisService
 from app.services.inference import InferenceQueue
+from app.services.sessions import SessionHub, SessionLimits
+from app.services.shared_records import SharedRecords, redis_client
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -69,19 +73,35 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             settings.models_dir, select_device(settings.device)
         )
         queue = InferenceQueue(
-            settings.inference_concurrency, settings.queue_size, settings.retry_after_seconds
+            settings.inference_concurrency,
+            settings.queue_size,
+            settings.retry_after_seconds,
+            max_batch=settings.max_batch,
+            batch_wait=settings.batch_wait_ms / 1000,
         )
-        app.state.registry = models
-        app.state.queue = queue
-        app.state.analyses = AnalysisService(
-            models,
-            queue,
-            max_image_pixels=settings.max_image_pixels,
-            record_bytes=settings.analysis_cache_bytes,
-            activation_bytes=settings.activation_cache_bytes,
-            atlas_bytes=settings.atlas_cache_bytes,
-        )
-        yield
+        async with AsyncExitStack() as stack:
+            redis = None
+            if settings.redis_url:
+                redis = await stack.enter_async_context(
+                    redis_client(settings.redis_url, settings.redis_timeout_seconds)
+                )
+            app.state.registry = models
+            app.state.queue = queue
+            app.state.analyses = AnalysisService(
+                models,
+                queue,
+                max_image_pixels=settings.max_image_pixels,
+                record_bytes=settings.analysis_cache_bytes,
+                activation_bytes=settings.activation_cache_bytes,
+                atlas_bytes=settings.atlas_cache_bytes,
+                shared=SharedRecords(redis, settings.redis_record_ttl_seconds) if redis else None,
+            )
+            app.state.sessions = SessionHub(SessionLimits.from_settings(settings), redis)
+            tasks = await stack.enter_async_context(anyio.create_task_group())
+            if redis is not None:
+                tasks.start_soon(app.state.sessions.relay, redis)
+            yield
+            tasks.cancel_scope.cancel()
 
     app = FastAPI(
         title="convlens API",
@@ -94,6 +114,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     app.state.settings = settings
     app.state.templates = Jinja2Templates(directory=REPO_ROOT / "templates")
     install_error_handlers(app)
+    install_conditional_get(app)
     app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=REPO_ROOT / "static"), name="static")
     app.add_middleware(RequestLimitsMiddleware, limits=RequestLimits.from_settings(settings))

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import torch
 
-from app.config import REPO_ROOT
+from app.config import REPO_ROOT, Settings
 from app.core.analysis import analyze
 from app.core.encode import feature_map_atlas
 from app.core.preprocess import decode_image, to_model_input
@@ -59,10 +59,15 @@ def main() -> int:
     parser.add_argument("--model", default="efficientnet-lite0")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument(
+        "--captum-rounds", type=int, default=3, help="Captum runs one forward per layer: sample fewer"
+    )
+    parser.add_argument(
         "--write", type=Path, default=None, help="append the results to this markdown file"
     )
     args = parser.parse_args()
 
+    # Same intra-op threads as the server's default, so every variant runs on equal footing.
+    torch.set_num_threads(Settings().torch_threads or torch.get_num_threads())
     registry = ModelRegistry.from_manifest(REPO_ROOT / "models", torch.device("cpu"))
     model = registry.get(args.model)
     data = photo_bytes()
@@ -96,11 +101,11 @@ def main() -> int:
 
         for _ in range(3):  # warm-up
             bare(), analyze(model, inputs), post()
-        for _ in range(args.rounds):
+        for round_index in range(args.rounds):
             samples["bare"].append(timed(bare))
             samples["capture"].append(timed(analyze, model, inputs))
             samples["http"].append(timed(post))
-            if has_captum:
+            if has_captum and round_index < args.captum_rounds:
                 samples["captum"].append(timed(captum_run))
 
     result = analyze(model, inputs)
@@ -109,7 +114,8 @@ def main() -> int:
     median = {name: statistics.median(values) * 1000 for name, values in samples.items()}
 
     lines = [
-        f"### analyze: {args.model}, {PHOTO}, {args.rounds} interleaved rounds, "
+        f"### analyze: {args.model}, {PHOTO}, {args.rounds} interleaved rounds "
+        f"(Captum in the first {args.captum_rounds}), "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads",
         "",
         "| measurement | median ms | ratio to bare forward |",

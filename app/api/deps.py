@@ -47,11 +47,11 @@ def get_model_layer(model: ModelDep, layer: Annotated[str, Path(max_length=256)]
 ModelLayerDep = Annotated[LayerInfo, Depends(get_model_layer)]
 
 
-def get_analysis(
+async def get_analysis(
     service: ServiceDep, analysis_id: Annotated[str, Path(max_length=64)]
 ) -> AnalysisRecord:
     try:
-        return service.record(analysis_id)
+        return await service.find(analysis_id)
     except AnalysisNotFoundError:
         raise not_found("analysis", analysis_id) from None
 

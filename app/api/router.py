@@ -2,8 +2,36 @@
 
 from fastapi import APIRouter
 
-from app.api.routes import analyses, docs, filters, health, models, pages, receptive_field
+from app.api.routes import (
+    analyses,
+    attribution,
+    docs,
+    filters,
+    gallery,
+    health,
+    learned_features,
+    lessons,
+    models,
+    pages,
+    playground,
+    receptive_field,
+    sessions,
+)
 
 api_router = APIRouter()
-for module in (health, pages, docs, models, analyses, filters, receptive_field):
+for module in (
+    health,
+    pages,
+    docs,
+    models,
+    analyses,
+    filters,
+    receptive_field,
+    lessons,
+    playground,
+    gallery,
+    attribution,
+    learned_features,
+    sessions,
+):
     api_router.include_router(module.router)

@@ -145,6 +145,19 @@ class ChannelOut(BaseModel):
     values: list[list[float]] = Field(description="exact float32 values, row-major")
 
 
+class PatchOut(BaseModel):
+    analysis_id: str
+    layer: str
+    top: int
+    left: int
+    height: int
+    width: int
+    channels: list[int]
+    values: list[list[list[float | None]]] = Field(
+        description="[channel][row][column] exact float32 values; null outside the feature map"
+    )
+
+
 class FiltersOut(BaseModel):
     model_id: str
     layer: str

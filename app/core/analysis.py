@@ -62,7 +62,7 @@ def layer_statistics(model: LoadedModel, activations: dict[str, torch.Tensor]) -
                 (
                     *torch.aminmax(activations[name]),
                     activations[name].mean(),
-                    (activations[name] == 0).sum() / activations[name].numel(),
+                    (activations[name] == 0).sum().float(),  # exact: every layer has < 2**24 units
                 )
             )
             for name in names
@@ -76,7 +76,7 @@ def layer_statistics(model: LoadedModel, activations: dict[str, torch.Tensor]) -
             min=lo,
             max=hi,
             mean=mean,
-            zero_fraction=zeros,
+            zero_fraction=zeros / activations[name].numel(),
         )
         for name, (lo, hi, mean, zeros) in zip(names, summaries, strict=True)
     ]

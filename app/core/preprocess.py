@@ -109,7 +109,8 @@ def _has_allowed_signature(data: bytes) -> bool:
 
 
 def _composite_on_white(image: Image.Image) -> Image.Image:
-    rgba = image.convert("RGBA")
+    # Premultiplied grey ("La") converts only to "LA" in Pillow; everything else goes to RGBA.
+    rgba = (image.convert("LA") if image.mode == "La" else image).convert("RGBA")
     background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     return Image.alpha_composite(background, rgba).convert("RGB")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import Tensor, nn
 from torch.nn import functional
 from tqdm import tqdm
@@ -25,7 +25,7 @@ from tqdm import tqdm
 from app.core.architectures.lenet5 import DIGIT_CLASSES, LeNet5, Normalization
 from app.core.digits import DIGIT_SIDE, TEST_DIGITS_PER_CLASS, load_digits
 
-DEFAULT_EPOCHS = 40
+DEFAULT_EPOCHS = 30
 DEFAULT_SEED = 0
 BATCH_SIZE = 64
 PEAK_LEARNING_RATE = 3e-3
@@ -220,9 +220,11 @@ def train_digits(
         "mean": str(normalization.mean),
         "std": str(normalization.std),
     }
+    content = _canonical_header(save(model.state_dict(), metadata=metadata))
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(model.state_dict(), out_path, metadata=metadata)
-    _canonicalize_header(out_path)
+    partial_path = out_path.with_name(out_path.name + ".partial")
+    partial_path.write_bytes(content)
+    partial_path.replace(out_path)
     return TrainingReport(
         accuracy=accuracy,
         per_class_accuracy=tuple(float(v) for v in np.diag(confusion) / confusion.sum(axis=1)),
@@ -233,7 +235,7 @@ def train_digits(
         normalization=normalization,
         train_size=len(split.train_labels),
         test_size=len(split.test_labels),
-        sha256=hashlib.sha256(out_path.read_bytes()).hexdigest(),
+        sha256=hashlib.sha256(content).hexdigest(),
     )
 
 
@@ -256,18 +258,16 @@ def _reproducible_torch() -> Iterator[None]:
         torch.use_deterministic_algorithms(previous, warn_only=previous_warn_only)
 
 
-def _canonicalize_header(path: Path) -> None:
-    """Rewrite a safetensors JSON header with sorted keys.
+def _canonical_header(content: bytes) -> bytes:
+    """Return safetensors bytes with the JSON header's keys sorted.
 
     safetensors serialises metadata from a hash map whose order changes from process to process,
     so identical weights would otherwise hash differently. The header is ``u64 length + JSON``
     padded with spaces; sorting keeps its length, so tensor offsets stay valid.
     """
-    content = bytearray(path.read_bytes())
     header_length = int.from_bytes(content[:8], "little")
     header = json.loads(content[8 : 8 + header_length])
     canonical = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     if len(canonical) > header_length:
-        raise ValueError(f"{path}: canonical safetensors header would not fit")
-    content[8 : 8 + header_length] = canonical.ljust(header_length, b" ")
-    path.write_bytes(bytes(content))
+        raise ValueError("canonical safetensors header would not fit")
+    return content[:8] + canonical.ljust(header_length, b" ") + content[8 + header_length :]

@@ -3,51 +3,36 @@
 Three byte-bounded caches, each keyed by content: records (input tensor, predictions, layer stats:
 small, kept long), activations (every layer's float32 maps: large, evicted first and recomputed from
 the record's input tensor with one forward), and encoded atlas PNGs. Identical uploads in flight at
-the same moment share one forward.
+the same moment share one forward; different uploads for one model waiting at the same moment share
+a batched forward. With a shared store (Redis), records made by any worker are found by every other.
 """
 
 import hashlib
 import time
-from dataclasses import dataclass
+from functools import partial
 
 import anyio
 import torch
 
-from app.core.analysis import LayerStats, Prediction, analyze, recompute_activations
+from app.core.analysis import AnalysisResult, analyze_batch, recompute_activations
 from app.core.cache import ByteLRU
 from app.core.encode import Atlas, feature_map_atlas, png_bytes
-from app.core.preprocess import decode_image, denormalize, to_model_input
+from app.core.preprocess import PreprocessSpec, decode_image, denormalize, to_model_input
 from app.core.registry import LoadedModel, ModelRegistry
 from app.services.inference import InferenceQueue
+from app.services.records import ANALYSIS_ID, AnalysisRecord, make_analysis_id
+from app.services.shared_records import SharedRecords
+
+__all__ = ["AnalysisNotFoundError", "AnalysisRecord", "AnalysisService", "make_analysis_id"]
 
 
 class AnalysisNotFoundError(KeyError):
     """No analysis with that id (never made, or evicted from every cache)."""
 
 
-@dataclass(frozen=True)
-class AnalysisRecord:
-    """What is kept of an analysis: enough to answer the API and to recompute any layer exactly."""
-
-    analysis_id: str
-    model_id: str
-    content_sha256: str
-    input: torch.Tensor
-    logits: list[float]
-    predictions: list[Prediction]
-    layers: list[LayerStats]
-    created_at: float
-
-    @property
-    def nbytes(self) -> int:
-        return self.input.numel() * self.input.element_size() + 64 * (
-            len(self.logits) + len(self.layers)
-        )
-
-
-def make_analysis_id(model_id: str, content_sha256: str) -> str:
-    """Stable id from model and image content: the same photo always gets the same permalink."""
-    return hashlib.sha256(f"{model_id}\n{content_sha256}".encode()).hexdigest()[:32]
+def model_input(data: bytes, max_image_pixels: int, spec: PreprocessSpec) -> torch.Tensor:
+    """Upload bytes → the (C, H, W) tensor the model reads (decoding is checked and capped)."""
+    return to_model_input(decode_image(data, max_image_pixels), spec)
 
 
 def tensor_bytes(tensor: torch.Tensor) -> int:
@@ -66,9 +51,11 @@ class AnalysisService:
         record_bytes: int,
         activation_bytes: int,
         atlas_bytes: int,
+        shared: SharedRecords | None = None,
     ) -> None:
         self.registry = registry
         self.queue = queue
+        self.shared = shared
         self.max_image_pixels = max_image_pixels
         self.records: ByteLRU[AnalysisRecord] = ByteLRU(record_bytes, lambda r: r.nbytes)
         self.activations: ByteLRU[torch.Tensor] = ByteLRU(activation_bytes, tensor_bytes)
@@ -89,18 +76,25 @@ class AnalysisService:
             return record, True
         done = self._inflight[analysis_id] = anyio.Event()
         try:
-            record = await self.queue.run(self._compute, model, data, analysis_id, digest)
+            record = await self._shared_record(analysis_id)
+            if record is not None:
+                return record, True
+            record = await self._compute(model, data, analysis_id, digest)
         finally:
             del self._inflight[analysis_id]
             done.set()
         return record, False
 
-    def _compute(
+    async def _compute(
         self, model: LoadedModel, data: bytes, analysis_id: str, digest: str
     ) -> AnalysisRecord:
-        image = decode_image(data, self.max_image_pixels)
-        inputs = to_model_input(image, model.spec.preprocess)
-        result = analyze(model, inputs)
+        """Decode (one queue job), then the forward (batched with other waiting uploads)."""
+        inputs = await self.queue.run(
+            model_input, data, self.max_image_pixels, model.spec.preprocess
+        )
+        result: AnalysisResult = await self.queue.run_batched(
+            model.spec.id, inputs, partial(analyze_batch, model)
+        )
         record = AnalysisRecord(
             analysis_id=analysis_id,
             model_id=model.spec.id,
@@ -114,10 +108,36 @@ class AnalysisService:
         self.records.put(analysis_id, record)
         for name, tensor in result.activations.items():
             self.activations.put((analysis_id, name), tensor)
+        if self.shared is not None:
+            await self.shared.put(record)
         return record
 
+    async def _shared_record(self, analysis_id: str) -> AnalysisRecord | None:
+        """The record another worker made (kept here too from now on), if a store is shared."""
+        if self.shared is None:
+            return None
+        record = await self.shared.get(analysis_id)
+        if record is not None and self.registry.get(record.model_id) is not None:
+            self.records.put(analysis_id, record)
+            return record
+        return None
+
     def record(self, analysis_id: str) -> AnalysisRecord:
+        """A record this process holds (see `find` for one any worker made)."""
         record = self.records.get(analysis_id)
+        if record is None:
+            raise AnalysisNotFoundError(analysis_id)
+        return record
+
+    async def find(self, analysis_id: str) -> AnalysisRecord:
+        """The record with this id, from this process or from the shared store.
+
+        Raises:
+            AnalysisNotFoundError: no worker made it, or it expired everywhere.
+        """
+        if not ANALYSIS_ID.fullmatch(analysis_id):
+            raise AnalysisNotFoundError(analysis_id)
+        record = self.records.get(analysis_id) or await self._shared_record(analysis_id)
         if record is None:
             raise AnalysisNotFoundError(analysis_id)
         return record

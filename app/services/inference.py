@@ -4,15 +4,24 @@ CPU-bound torch work runs in worker threads so the event loop keeps answering (`
 atlases) while a forward runs. Admission is counted before waiting: when `concurrency + max_waiting`
 jobs are already admitted the caller gets `QueueFullError` at once (the API turns it into 503 +
 Retry-After). A caller cancelled while waiting (client gone) leaves the queue and frees its place.
+
+Micro-batching (`run_batched`): jobs with the same key (one model) that wait at the same moment
+share one call. The first in line leads: it waits at most `batch_wait` seconds for company (or
+until `max_batch` have gathered), takes a slot, and runs everyone gathered by then. Each job still
+holds its own admitted place, and a job cancelled before its batch starts leaves the line (a
+cancelled leader hands the lead to the next in line).
 """
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 
 
 class QueueFullError(RuntimeError):
@@ -23,17 +32,49 @@ class QueueFullError(RuntimeError):
         self.retry_after = retry_after
 
 
+@dataclass(eq=False)
+class _BatchJob:
+    """One caller's item in a batch line; `wake` fires when it must lead or its result is in."""
+
+    item: Any
+    wake: anyio.Event = field(default_factory=anyio.Event)
+    taken: bool = False
+    finished: bool = False
+    result: Any = None
+    error: Exception | None = None
+
+
+@dataclass(eq=False)
+class _BatchLine:
+    """Jobs of one key waiting for a batch, oldest first; `full` fires at `max_batch` jobs."""
+
+    jobs: deque[_BatchJob] = field(default_factory=deque)
+    full: anyio.Event = field(default_factory=anyio.Event)
+
+
 class InferenceQueue:
     """At most `concurrency` jobs run; at most `max_waiting` more wait; the rest are refused."""
 
-    def __init__(self, concurrency: int, max_waiting: int, retry_after: int = 2) -> None:
+    def __init__(
+        self,
+        concurrency: int,
+        max_waiting: int,
+        retry_after: int = 2,
+        *,
+        max_batch: int = 1,
+        batch_wait: float = 0.0,
+    ) -> None:
         self.concurrency = concurrency
         self.max_waiting = max_waiting
         self.retry_after = retry_after
+        self.max_batch = max_batch
+        self.batch_wait = batch_wait
         self._limiter = anyio.CapacityLimiter(concurrency)
         self._admitted = 0
+        self._lines: dict[Hashable, _BatchLine] = {}
         self.completed = 0
         self.rejected = 0
+        self.batch_sizes: list[int] = []
 
     @property
     def admitted(self) -> int:
@@ -44,15 +85,90 @@ class InferenceQueue:
     def running(self) -> int:
         return int(self._limiter.borrowed_tokens)
 
-    async def run(self, fn: Callable[..., T], *args: object) -> T:
-        """Run `fn(*args)` in a worker thread once a slot is free."""
+    def _admit(self) -> None:
         if self._admitted >= self.concurrency + self.max_waiting:
             self.rejected += 1
             raise QueueFullError(self.retry_after)
         self._admitted += 1
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        """Run `fn(*args)` in a worker thread once a slot is free."""
+        self._admit()
         try:
             result = await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
         finally:
             self._admitted -= 1
         self.completed += 1
         return result
+
+    async def run_batched(
+        self, key: Hashable, item: Item, fn: Callable[[list[Item]], list[T]]
+    ) -> T:
+        """This item's share of `fn(items)`, called once for the waiting items with the same key.
+
+        `fn` must return one result per item, in order; if it raises, every job of the batch
+        raises that error.
+        """
+        self._admit()
+        line = self._lines.setdefault(key, _BatchLine())
+        job = _BatchJob(item)
+        line.jobs.append(job)
+        if len(line.jobs) == 1:
+            job.wake.set()
+        if len(line.jobs) >= self.max_batch:
+            line.full.set()
+        try:
+            await job.wake.wait()
+            if not job.finished:
+                await self._lead(key, line, fn)
+        finally:
+            self._admitted -= 1
+            if not job.taken:
+                self._leave(key, line, job)
+        if job.error is not None:
+            raise job.error
+        self.completed += 1
+        return job.result
+
+    async def _lead(
+        self, key: Hashable, line: _BatchLine, fn: Callable[[list[Any]], list[Any]]
+    ) -> None:
+        """Gather company briefly, take a slot, run the batch and hand out the results."""
+        if len(line.jobs) < self.max_batch:
+            with anyio.move_on_after(self.batch_wait):
+                await line.full.wait()
+        async with self._limiter:
+            batch = [line.jobs.popleft() for _ in range(min(self.max_batch, len(line.jobs)))]
+            for job in batch:
+                job.taken = True
+            line.full = anyio.Event()
+            if len(line.jobs) >= self.max_batch:
+                line.full.set()
+            self._promote(key, line)
+            self.batch_sizes.append(len(batch))
+            try:
+                results = await anyio.to_thread.run_sync(fn, [job.item for job in batch])
+                if len(results) != len(batch):
+                    raise RuntimeError(f"a batch of {len(batch)} returned {len(results)} results")
+            except Exception as error:
+                for job in batch:
+                    job.error = error
+            else:
+                for job, result in zip(batch, results, strict=True):
+                    job.result = result
+            finally:
+                for job in batch:
+                    job.finished = True
+                    job.wake.set()
+
+    def _leave(self, key: Hashable, line: _BatchLine, job: _BatchJob) -> None:
+        """A job cancelled before its batch started leaves the line; the lead passes on."""
+        if job in line.jobs:
+            line.jobs.remove(job)
+        self._promote(key, line)
+
+    def _promote(self, key: Hashable, line: _BatchLine) -> None:
+        if line.jobs:
+            line.jobs[0].wake.set()
+        elif self._lines.get(key) is line:
+            del self._lines[key]

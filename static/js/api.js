@@ -1,33 +1,95 @@
-// Tiny client for the convlens JSON API v1. Every error comes back as {error: {code, message, request_id}}.
+// Tiny client for the convlens JSON API v1. Every error comes back as {error: {code, message, request_id}}
+// and is thrown as an ApiError {status, code, message, requestId, retryAfter}.
 export class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, retryAfter = 0) {
     const err = (body && body.error) || {};
     super(err.message || `request failed (${status})`);
     this.status = status;
-    this.code = err.code || "http_error";
+    this.code = err.code || (status === 0 ? "network_error" : "http_error");
     this.requestId = err.request_id || "";
+    this.retryAfter = retryAfter;
   }
 }
 
 async function json(response) {
   let body = null;
   try { body = await response.json(); } catch { body = null; }
-  if (!response.ok) throw new ApiError(response.status, body);
+  if (!response.ok) {
+    throw new ApiError(response.status, body, Number(response.headers.get("retry-after")) || 0);
+  }
   return body;
 }
 
-export const listModels = () => fetch("/api/v1/models").then(json);
-export const getModel = (id) => fetch(`/api/v1/models/${encodeURIComponent(id)}`).then(json);
+function request(url, options = {}) {
+  return fetch(url, options).then(json, (error) => {
+    if (error.name === "AbortError") throw error;
+    throw new ApiError(0, { error: { code: "network_error", message: String(error.message || error) } });
+  });
+}
 
-export function analyze(modelId, blob) {
+const part = encodeURIComponent;
+const analysisBase = (analysisId) => `/api/v1/analyses/${part(analysisId)}`;
+const layerBase = (modelId, layer) => `/api/v1/models/${part(modelId)}/layers/${part(layer)}`;
+
+export const listModels = () => request("/api/v1/models");
+export const getModel = (id) => request(`/api/v1/models/${part(id)}`);
+export const getAnalysis = (analysisId) => request(analysisBase(analysisId));
+
+export function analyze(modelId, blob, signal) {
   const form = new FormData();
   form.append("image", blob, "upload");
-  return fetch(`/api/v1/models/${encodeURIComponent(modelId)}/analyze`, { method: "POST", body: form }).then(json);
+  return request(`/api/v1/models/${part(modelId)}/analyze`, { method: "POST", body: form, signal });
 }
 
 export const getLayerMaps = (analysisId, layer) =>
-  fetch(`/api/v1/analyses/${analysisId}/layers/${encodeURIComponent(layer)}`).then(json);
+  request(`${analysisBase(analysisId)}/layers/${part(layer)}`);
 export const getChannel = (analysisId, layer, channel) =>
-  fetch(`/api/v1/analyses/${analysisId}/layers/${encodeURIComponent(layer)}/channels/${channel}`).then(json);
+  request(`${analysisBase(analysisId)}/layers/${part(layer)}/channels/${channel}`);
+export const getInputChannel = (analysisId, channel) =>
+  request(`${analysisBase(analysisId)}/input/channels/${channel}`);
+
+// A window of a layer's maps (layer "input": the normalized model input); null outside the map.
+export function getPatch(analysisId, layer, { top, left, height, width, channel = null }) {
+  const where = layer === "input" ? "input" : `layers/${part(layer)}`;
+  const query = new URLSearchParams({ top, left, height, width });
+  if (channel !== null) query.set("channel", channel);
+  return request(`${analysisBase(analysisId)}/${where}/patch?${query}`);
+}
+
 export const getReceptiveField = (modelId, layer, y, x) =>
-  fetch(`/api/v1/models/${encodeURIComponent(modelId)}/layers/${encodeURIComponent(layer)}/receptive-field?y=${y}&x=${x}`).then(json);
+  request(`${layerBase(modelId, layer)}/receptive-field?y=${y}&x=${x}`);
+export const getFilters = (modelId, layer) => request(`${layerBase(modelId, layer)}/filters`);
+export const getFilter = (modelId, layer, outChannel) =>
+  request(`${layerBase(modelId, layer)}/filters/${outChannel}`);
+export const getBatchNorm = (modelId, layer) => request(`${layerBase(modelId, layer)}/batchnorm`);
+
+// Lessons, playground and gallery (lessons helper).
+const postJson = (url, body) =>
+  request(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+export const runPlayground = (operation, body) => postJson(`/api/v1/playground/${part(operation)}`, body);
+export const getOutputSize = (params) => request(`/api/v1/playground/output-size?${new URLSearchParams(params)}`);
+export const getPreset = (slug) => request(`/api/v1/lessons/presets/${part(slug)}`);
+export function getNetwork(id, depth = null) {
+  const query = depth ? `?depth=${depth}` : "";
+  return request(`/api/v1/gallery/${part(id)}${query}`);
+}
+
+// Attribution (attribution helper): explanations of one analysis, and what units learned.
+function withQuery(url, params = {}) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined && value !== "") query.set(key, value);
+  }
+  const text = query.toString();
+  return text ? `${url}?${text}` : url;
+}
+export const getGradCam = (analysisId, params) => request(withQuery(`${analysisBase(analysisId)}/grad-cam`, params));
+export const getSaliency = (analysisId, params) => request(withQuery(`${analysisBase(analysisId)}/saliency`, params));
+export const getOcclusion = (analysisId, params) => request(withQuery(`${analysisBase(analysisId)}/occlusion`, params));
+export const getEffectiveRf = (analysisId, layer, params) =>
+  request(withQuery(`${analysisBase(analysisId)}/layers/${part(layer)}/effective-receptive-field`, params));
+export const getFeatureVis = (modelId, layer, channel) =>
+  request(`${layerBase(modelId, layer)}/channels/${channel}/feature-vis`);
+export const getTopPatches = (modelId, layer, channel) =>
+  request(`${layerBase(modelId, layer)}/channels/${channel}/top-patches`);
+export const getFirstLayerFilters = (modelId) => request(`/api/v1/models/${part(modelId)}/first-layer-filters`);

@@ -1,49 +1,238 @@
-// The plain page: upload an image, show the predictions and every layer with its feature-map atlas.
-import { analyze } from "./api.js";
+// The Analyze page: one state (model card, analysis, selected layer / channel / unit) feeding every
+// panel. Each user action changes the state, then the panels that depend on it are redrawn.
+import * as api from "./api.js";
+import * as data from "./data.js";
+import { registerStrings, t } from "./i18n.js";
+import { renderArchitectureStrip } from "./panels/architecture.js";
+import { mountChannelPanel } from "./panels/channel.js";
+import { mountDrawPanel } from "./panels/draw.js";
+import { mountExplainPanel } from "./panels/explain.js";
+import { mountFiltersPanel } from "./panels/filters.js";
+import { mountInputPanel } from "./panels/input.js";
+import { mountLayerPanel } from "./panels/layer.js";
+import { renderPredictions } from "./panels/predictions.js";
+import { describeError } from "./status.js";
 
-const form = document.getElementById("upload-form");
-const statusLine = document.getElementById("status");
-const fmt = (v) => (Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(2) : v.toFixed(3));
-
-function cell(text) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  return td;
-}
-
-function render(result) {
-  document.getElementById("input-image").src = result.input_url;
-  const list = document.getElementById("predictions");
-  list.replaceChildren(...result.predictions.map((p) => {
-    const li = document.createElement("li");
-    li.textContent = `${p.label} — ${(p.probability * 100).toFixed(1)} %`;
-    return li;
-  }));
-  const body = document.querySelector("#layers tbody");
-  body.replaceChildren(...result.layers.map((layer) => {
-    const row = document.createElement("tr");
-    row.append(cell(layer.name), cell(layer.type), cell(layer.shape.join("×")), cell(fmt(layer.min)), cell(fmt(layer.max)), cell(fmt(layer.mean)));
-    const link = document.createElement("a");
-    link.href = layer.atlas_url;
-    link.textContent = "atlas";
-    const td = document.createElement("td");
-    td.append(link);
-    row.append(td);
-    return row;
-  }));
-  document.getElementById("result-panel").hidden = false;
-}
-
-form.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const file = document.getElementById("image-input").files[0];
-  if (!file) return;
-  statusLine.textContent = "Analyzing…";
-  try {
-    const result = await analyze(document.getElementById("model-select").value, file);
-    statusLine.textContent = result.cached ? "Done (from cache)." : "Done.";
-    render(result);
-  } catch (error) {
-    statusLine.textContent = `Could not analyze this image: ${error.message}`;
-  }
+registerStrings({
+  en: {
+    "status.analyzing": "Running the image through every layer of {model}…",
+    "status.done": "Done: {layers} layers computed. Click a layer block below to look inside.",
+    "status.layer": "Loading layer {layer}…",
+    "status.restore": "Reopening the saved analysis…",
+    "status.pick": "Pick a sample, drop a photo or draw a digit to start.",
+  },
+  zh: {
+    "status.analyzing": "正在让图像流过 {model} 的每一层……",
+    "status.done": "完成：共计算了 {layers} 层。点击下面的层方块查看内部。",
+    "status.layer": "正在加载 {layer} 层……",
+    "status.restore": "正在重新打开保存的分析……",
+    "status.pick": "选一个样例、拖入一张照片或手写一个数字即可开始。",
+  },
 });
+
+const $ = (id) => document.getElementById(id);
+// unit null = "open on the channel's strongest unit" (a fresh channel); otherwise it is kept.
+const state = { card: null, analysis: null, layer: null, channel: 0, unit: null, strip: null };
+let analyzeController = null;
+let attribution = null;
+
+function setStatus(text, { busy = false, error = false } = {}) {
+  $("status-text").textContent = text;
+  $("status-progress").hidden = !busy;
+  $("status").classList.toggle("error", error);
+  document.body.setAttribute("aria-busy", String(busy));
+}
+
+const showError = (error) => setStatus(describeError(error), { error: true });
+const layerInfo = (name) => state.card.layers.find((layer) => layer.name === name);
+const layerStats = (name) => state.analysis.layers.find((layer) => layer.name === name);
+
+// Tell other modules (permalinks, presenter mode) what is on screen.
+function announceView() {
+  if (!state.analysis) return;
+  document.dispatchEvent(new CustomEvent("convlens:view", {
+    detail: {
+      modelId: state.card.id, analysisId: state.analysis.analysis_id, layer: state.layer,
+      channel: state.channel, y: state.unit.y, x: state.unit.x,
+    },
+  }));
+}
+
+async function selectModel(modelId) {
+  state.card = await data.model(modelId);
+  $("model-select").value = modelId;
+  $("model-description").textContent = state.card.description;
+  $("draw-panel").hidden = state.card.preprocessing.kind !== "mnist";
+  inputPanel.setModel(modelId);
+  state.layer = state.card.layers[0].name;
+  state.channel = 0;
+  state.unit = null;
+  state.analysis = null;
+  state.strip = null;
+  for (const id of ["prediction-panel", "architecture-panel", "layer-panel", "channel-panel", "explain-panel", "filters-panel", "attribution-panel"]) {
+    $(id).hidden = true;
+  }
+}
+
+async function analyzeImage(blob, modelId = null) {
+  if (modelId && modelId !== state.card.id) await selectModel(modelId);
+  analyzeController?.abort();
+  const controller = (analyzeController = new AbortController());
+  setStatus(t("status.analyzing", { model: state.card.name }), { busy: true });
+  try {
+    const analysis = await api.analyze(state.card.id, blob, controller.signal);
+    if (controller !== analyzeController) return;
+    await showAnalysis(analysis);
+  } catch (error) {
+    if (error.name !== "AbortError") showError(error);
+  }
+}
+
+async function showAnalysis(analysis) {
+  state.analysis = analysis;
+  renderPredictions($("predictions"), analysis, state.card, { onExplain: (name) => openLayer(name, { scroll: true }) });
+  $("prediction-panel").hidden = false;
+  if (!state.strip) {
+    state.strip = renderArchitectureStrip($("architecture-strip"), state.card.layers, {
+      selected: state.layer,
+      onSelect: (name) => openLayer(name),
+    });
+  }
+  $("architecture-panel").hidden = false;
+  await openLayer(state.layer, { keepChannel: true });
+  mountAttribution();
+  setStatus(t("status.done", { layers: analysis.layers.length }));
+}
+
+async function openLayer(name, { keepChannel = false, scroll = false } = {}) {
+  const layer = layerInfo(name);
+  if (!layer || !state.analysis) return;
+  if (!keepChannel) state.unit = null;
+  if (!keepChannel && name !== state.layer) state.channel = 0;
+  state.layer = name;
+  state.channel = Math.min(state.channel, layer.output_shape[0] - 1);
+  state.strip?.select(name);
+  setStatus(t("status.layer", { layer: name }), { busy: true });
+  try {
+    const atlas = await data.layerAtlas(state.analysis.analysis_id, name);
+    if (state.layer !== name) return;
+    $("layer-panel").hidden = false;
+    $("filters-panel").hidden = false;
+    layerPanel.show({ card: state.card, layer, stats: layerStats(name), atlas, selected: state.channel, sort: layerPanel.sort });
+    filtersPanel.show({ modelId: state.card.id, layer, channel: state.channel }).catch(showError);
+    await openChannel(state.channel);
+    setStatus(t("status.done", { layers: state.analysis.layers.length }));
+    if (scroll) $("layer-panel").scrollIntoView({ behavior: "smooth", block: "start" });
+  } catch (error) {
+    showError(error);
+  }
+}
+
+async function openChannel(channel) {
+  state.channel = channel;
+  const layer = layerInfo(state.layer);
+  const analysisId = state.analysis.analysis_id;
+  const channelData = await data.channelValues(analysisId, layer.name, channel);
+  if (state.channel !== channel || state.layer !== layer.name || state.analysis.analysis_id !== analysisId) return;
+  filtersPanel.select(channel);
+  const [height, width] = channelData.shape;
+  state.unit = state.unit
+    ? { y: Math.min(state.unit.y, height - 1), x: Math.min(state.unit.x, width - 1) }
+    : strongestUnit(channelData);
+  $("channel-panel").hidden = false;
+  $("explain-panel").hidden = false;
+  await channelPanel.show({ card: state.card, layer, channel, channelData, inputUrl: state.analysis.input_url, unit: state.unit });
+}
+
+function strongestUnit(channelData) {
+  let best = 0;
+  channelData.values.forEach((v, i) => { if (v > channelData.values[best]) best = i; });
+  return { y: Math.floor(best / channelData.shape[1]), x: best % channelData.shape[1] };
+}
+
+let explainTimer = 0;
+function onUnit(y, x, value) {
+  state.unit = { y, x };
+  announceView();
+  clearTimeout(explainTimer);
+  const ctx = {
+    card: state.card, analysis: state.analysis, modelId: state.card.id,
+    analysisId: state.analysis.analysis_id, describeError,
+  };
+  const layer = layerInfo(state.layer);
+  const channel = state.channel;
+  explainTimer = setTimeout(() => explainPanel.update(ctx, layer, channel, { y, x }, value), 60);
+  attribution?.update(selection());
+}
+
+const selection = () => ({ layer: state.layer, channel: state.channel, y: state.unit?.y ?? 0, x: state.unit?.x ?? 0 });
+
+async function mountAttribution() {
+  const container = $("attribution-panel");
+  try {
+    const module = await import("./panels/attribution.js");
+    attribution = module.mountAttributionPanel(container, {
+      modelId: state.card.id,
+      analysisId: state.analysis.analysis_id,
+      model: state.card,
+      getSelection: selection,
+      onStatus: (text) => setStatus(text),
+    });
+    container.hidden = false;
+  } catch {
+    attribution = null;
+  }
+}
+
+// Reopen a saved view: {analysisId, modelId?, layer?, channel?, y?, x?} (a permalink, or the
+// presenter's view followed by a student).
+async function openView(view) {
+  try {
+    setStatus(t("status.restore"), { busy: true });
+    const analysis = await api.getAnalysis(view.analysisId);
+    if (!state.card || state.card.id !== analysis.model_id) await selectModel(analysis.model_id);
+    const sameAnalysis = state.analysis && state.analysis.analysis_id === analysis.analysis_id;
+    state.layer = layerInfo(view.layer || "")?.name ?? state.layer;
+    state.channel = Number(view.channel) || 0;
+    state.unit = { y: Number(view.y) || 0, x: Number(view.x) || 0 };
+    if (sameAnalysis) await openLayer(state.layer, { keepChannel: true });
+    else await showAnalysis(analysis);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+const inputPanel = mountInputPanel({
+  onImage: (blob, modelId) => analyzeImage(blob, modelId),
+  onError: (message) => setStatus(message, { error: true }),
+  modelName: (id) => $("model-select").querySelector(`option[value="${id}"]`)?.textContent || id,
+});
+mountDrawPanel({ onDrawing: (blob) => analyzeImage(blob) });
+const openFreshChannel = (c) => {
+  state.unit = null;
+  openChannel(c).catch(showError);
+};
+const layerPanel = mountLayerPanel({ onChannel: openFreshChannel });
+const channelPanel = mountChannelPanel({ onUnit });
+const explainPanel = mountExplainPanel();
+const filtersPanel = mountFiltersPanel({ onFilter: (o) => { layerPanel.select(o); openFreshChannel(o); } });
+
+$("model-select").addEventListener("change", (event) => selectModel(event.target.value).catch(showError));
+document.addEventListener("convlens:language", () => {
+  if (!state.analysis) return;
+  state.strip = null;
+  showAnalysis(state.analysis).catch(showError);
+});
+
+document.addEventListener("convlens:open", (event) => openView(event.detail));
+
+const permalink = document.body.dataset.analysisId;
+if (permalink) {
+  const query = new URLSearchParams(location.search);
+  await openView({
+    analysisId: permalink, layer: query.get("layer"), channel: query.get("channel"), y: query.get("y"), x: query.get("x"),
+  });
+} else {
+  await selectModel($("model-select").value).catch(showError);
+  setStatus(t("status.pick"));
+}

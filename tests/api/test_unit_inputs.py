@@ -101,3 +101,51 @@ async def test_batchnorm_of_a_conv_layer_is_404(client: httpx.AsyncClient) -> No
     response = await client.get(f"/api/v1/models/{MODEL}/layers/_conv_stem/batchnorm")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_a_batchnorm_layer"
+
+
+async def test_depthwise_unit_recomputed_from_a_patch(client: httpx.AsyncClient) -> None:
+    """A stride-2 depthwise unit on the bottom-right border: hidden TF-"SAME" padding included."""
+    analysis = await analyze_chelsea(client)
+    layer, channel, y, x = "_blocks.1._depthwise_conv", 40, 55, 55
+    card = await get_json(client, f"/api/v1/models/{MODEL}")
+    info = next(item for item in card["layers"] if item["name"] == layer)
+    top, left, _, _ = info["input_padding"]
+    source = info["input_layer"]
+    patch = await get_json(
+        client,
+        f"/api/v1/analyses/{analysis}/layers/{source}/patch"
+        f"?top={2 * y - top}&left={2 * x - left}&height=3&width=3&channel={channel}",
+    )
+    assert patch["channels"] == [channel]
+    window = np.array(
+        [[np.nan if v is None else v for v in row] for row in patch["values"][0]], dtype=np.float64
+    )
+    assert (
+        np.isnan(window[2]).all() and np.isnan(window[:, 2]).all()
+    )  # 112 rows: row 112 is padding
+    kernel = await get_json(client, f"/api/v1/models/{MODEL}/layers/{layer}/filters/{channel}")
+    expected = float((np.nan_to_num(window) * np.array(kernel["values"][0])).sum())
+    served = await get_json(
+        client, f"/api/v1/analyses/{analysis}/layers/{layer}/channels/{channel}"
+    )
+    assert served["values"][y][x] == pytest.approx(expected, abs=1e-4)
+
+
+async def test_input_patch_matches_input_channels(client: httpx.AsyncClient) -> None:
+    analysis = await analyze_chelsea(client)
+    base = f"/api/v1/analyses/{analysis}/input"
+    patch = await get_json(client, f"{base}/patch?top=-1&left=220&height=2&width=5")
+    assert patch["channels"] == [0, 1, 2]
+    for c in range(3):
+        values = (await get_json(client, f"{base}/channels/{c}"))["values"]
+        assert patch["values"][c][0] == [None] * 5
+        assert patch["values"][c][1] == [*values[0][220:224], None]
+
+
+async def test_patch_of_a_vector_layer_is_422(client: httpx.AsyncClient) -> None:
+    analysis = await analyze_chelsea(client)
+    response = await client.get(
+        f"/api/v1/analyses/{analysis}/layers/_fc/patch?top=0&left=0&height=1&width=1"
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_patch"

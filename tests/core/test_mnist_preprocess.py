@@ -1,7 +1,6 @@
 """MNIST-style preprocessing: geometry checked numerically, real digits redrawn as user images."""
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +21,12 @@ MNIST_DIR = Path(
 COMMITTED_WEIGHTS = REPO_ROOT / "models" / "lenet5-mnist.safetensors"
 SAMPLE_STEP = 20
 """Every 20th held-out digit: 50 digits, five of each class."""
-MNIST_ROUND_TRIP_ERROR = 0.0
-CANVAS_CORRECT = 0
-MNIST_INPUT_CORRECT = 0
-PHOTO_CORRECT = 0
+MNIST_ROUND_TRIP_ERROR = 0.01630
+"""Mean absolute pixel change when the 50 sampled MNIST digits themselves go through mnist_style."""
+MNIST_INPUT_CORRECT = 50
+CANVAS_CORRECT = 50
+PHOTO_CORRECT = 10
+"""Correct predictions of the committed weights (measured, 30 epochs, seed 0) per rendering."""
 
 
 def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
@@ -149,13 +150,26 @@ def test_light_on_dark_gives_the_same_result_as_dark_on_light() -> None:
     np.testing.assert_array_equal(mnist_style(inverted), mnist_style(image))
 
 
+def test_dark_ink_on_dim_paper_is_not_inverted() -> None:
+    bright = white_canvas_with_black_shape(80, 80, (10, 20, 70, 50))
+    dim = Image.fromarray(np.where(np.asarray(bright) == 255, 100, 25).astype(np.uint8))
+    np.testing.assert_allclose(mnist_style(dim), mnist_style(bright), rtol=0, atol=1e-6)
+
+
+def test_lighting_gradient_does_not_count_as_ink() -> None:
+    levels = np.linspace(130, 230, 400)[None, :] + np.zeros((300, 1))
+    levels[100:220, 250:310] -= 110
+    result = mnist_style(Image.fromarray(levels.astype(np.uint8)))
+    assert ink_box(result) == (20, 10)
+
+
 def test_transparent_canvas_equals_the_same_ink_on_white(
     held_out: tuple[np.ndarray, np.ndarray],
 ) -> None:
-    digit = held_out[0][7]
-    np.testing.assert_array_equal(
-        mnist_style(drawn_on_transparent_canvas(digit)), mnist_style(drawn_on_canvas(digit))
-    )
+    for digit in held_out[0]:
+        np.testing.assert_array_equal(
+            mnist_style(drawn_on_transparent_canvas(digit)), mnist_style(drawn_on_canvas(digit))
+        )
 
 
 def test_a_speck_far_from_the_digit_is_ignored() -> None:
@@ -185,21 +199,13 @@ def test_mnist_digits_pass_almost_unchanged(held_out: tuple[np.ndarray, np.ndarr
     assert correct_predictions(images, labels) == MNIST_INPUT_CORRECT
 
 
-@pytest.mark.parametrize(
-    ("render", "expected_correct"),
-    [
-        (drawn_on_canvas, CANVAS_CORRECT),
-        (drawn_on_transparent_canvas, CANVAS_CORRECT),
-    ],
-    ids=["canvas", "transparent-canvas"],
-)
-def test_redrawn_held_out_digits_keep_their_labels(
+def test_held_out_digits_drawn_on_a_canvas_keep_their_labels(
     held_out: tuple[np.ndarray, np.ndarray],
-    render: Callable[[np.ndarray], Image.Image],
-    expected_correct: int,
 ) -> None:
     digits, labels = held_out
-    assert correct_predictions([render(digit) for digit in digits], labels) == expected_correct
+    assert correct_predictions([drawn_on_canvas(digit) for digit in digits], labels) == (
+        CANVAS_CORRECT
+    )
 
 
 def test_photographed_held_out_digits_keep_their_labels(

@@ -169,11 +169,12 @@ def test_cmyk_becomes_rgb() -> None:
 
 
 def test_sixteen_bit_grey_png_is_divided_by_257() -> None:
-    wide = np.array([[0, 65535, 257 * 100], [1000, 128, 32768]], np.uint16)
+    wide = np.array([[0, 65535, 257 * 100, 1000], [128, 32767, 32768, 65280]], np.uint16)
     mode, decoded = pixels(encode(Image.fromarray(wide), "PNG"))
     assert mode == "L"
-    # 1000 / 257 = 3.89 → 4, 128 / 257 = 0.498 → 0, 32768 / 257 = 127.502 → 128
-    np.testing.assert_array_equal(decoded, [[0, 255, 100], [4, 0, 128]])
+    # 1000 / 257 = 3.89, 128 / 257 = 0.498, 32767 / 257 = 127.498, 32768 / 257 = 127.502,
+    # 65280 / 257 = 254.0 (dividing by 256 instead would give 255)
+    np.testing.assert_array_equal(decoded, [[0, 255, 100, 4], [0, 127, 128, 254]])
 
 
 @pytest.mark.parametrize(
@@ -387,10 +388,11 @@ def test_imagenet_tensor_of_an_extreme_strip_crops_before_resizing(
     )
 
 
-def test_normalize_exact_values() -> None:
+def test_normalize_and_denormalize_exact_values() -> None:
     spec = PreprocessSpec(kind="mnist", channels=1, height=1, width=3, mean=(0.5,), std=(0.25,))
-    normalized = normalize(torch.tensor([[[0.0, 0.5, 1.0]]]), spec)
-    assert normalized.tolist() == [[[-2.0, 0.0, 2.0]]]
+    assert normalize(torch.tensor([[[0.0, 0.5, 1.0]]]), spec).tolist() == [[[-2.0, 0.0, 2.0]]]
+    # 0.5 ± 0.25 · 5 lies outside [0, 1] and is clipped; 0.5 · 255 = 127.5 rounds to even 128
+    assert denormalize(torch.tensor([[[-5.0, 0.0, 5.0]]]), spec).tolist() == [[0, 128, 255]]
 
 
 def test_normalize_denormalize_round_trip_is_exact_to_one_level() -> None:
@@ -404,8 +406,3 @@ def test_normalize_denormalize_round_trip_is_exact_to_one_level() -> None:
     back = denormalize(normalize(levels / 255, grey), grey)
     assert back.shape == (16, 16)
     np.testing.assert_array_equal(back, levels[0].to(torch.uint8).numpy())
-
-
-def test_denormalize_clips_out_of_range_inputs() -> None:
-    spec = PreprocessSpec(kind="mnist", channels=1, height=1, width=2, mean=(0.5,), std=(0.5,))
-    assert denormalize(torch.tensor([[[-5.0, 5.0]]]), spec).tolist() == [[0, 255]]

@@ -1,7 +1,8 @@
-"""Security fixtures: models from a temporary models dir (never the real `models/`), raw ASGI calls.
+"""Security fixtures: a registry from a temporary models dir, the app with its lifespan running.
 
-The registry holds only the EfficientNet-Lite0 entry of the real manifest (its weights come from an
-installed package), so these tests do not depend on retrainable weights.
+The registry holds only the real manifest's EfficientNet-Lite0 entry (weights from an installed
+package), so these tests never depend on retrainable weights; attacks on the loader build their own
+models dirs. The real `models/` is only ever read.
 """
 
 import json
@@ -13,10 +14,10 @@ import torch
 from fastapi import FastAPI
 
 from app.config import REPO_ROOT
-from app.core.preprocess import PreprocessSpec
-from app.core.registry import ModelRegistry, read_manifest
+from app.core.registry import ModelRegistry
 
 PHOTO_MODEL = "efficientnet-lite0"
+DIGIT_MODEL = "lenet5-mnist"
 
 
 def write_models_dir(directory: Path, entries: list[dict]) -> Path:
@@ -31,17 +32,9 @@ def real_manifest_entry(model_id: str) -> dict:
     return next(entry for entry in entries["models"] if entry["id"] == model_id)
 
 
-def preprocess_spec(kind: str) -> PreprocessSpec:
-    """The real manifest's preprocessing for `kind` ("imagenet" or "mnist"); no weights are read."""
-    specs = read_manifest(REPO_ROOT / "models")
-    return next(spec.preprocess for spec in specs if spec.preprocess.kind == kind)
-
-
 @pytest.fixture(scope="session")
 def photo_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_models_dir(
-        tmp_path_factory.mktemp("models"), [real_manifest_entry(PHOTO_MODEL)]
-    )
+    return write_models_dir(tmp_path_factory.mktemp("models"), [real_manifest_entry(PHOTO_MODEL)])
 
 
 @pytest.fixture(scope="session")

@@ -6,9 +6,9 @@ client would (un-normalised paths, lying headers, slow or endless bodies) and co
 
 import json
 from collections.abc import Iterable
-from urllib.parse import unquote
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 import anyio
 from starlette.types import ASGIApp, Message
@@ -70,6 +70,7 @@ async def call_asgi(
     path: str,
     headers: Iterable[tuple[str, str]] = (),
     receive: ScriptedReceive | None = None,
+    client: str = "127.0.0.1",
 ) -> RawResponse:
     """One request straight into the ASGI app; `path` is the raw target, decoded as uvicorn does."""
     scope = {
@@ -83,7 +84,7 @@ async def call_asgi(
         "query_string": b"",
         "root_path": "",
         "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-        "client": ("127.0.0.1", 50000),
+        "client": (client, 50000),
         "server": ("testserver", 80),
     }
     sent: list[Message] = []

@@ -64,9 +64,7 @@ async def test_traversal_in_the_analyze_model_name_is_404(
         "/static//etc/passwd",
     ],
 )
-async def test_static_files_never_leave_their_folder(
-    running_app: FastAPI, path: str
-) -> None:
+async def test_static_files_never_leave_their_folder(running_app: FastAPI, path: str) -> None:
     response = await call_asgi(running_app, "GET", path)
     assert_error(response, 404)
     assert b"root:" not in response.body and b"CONVLENS_" not in response.body

@@ -2,12 +2,14 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+import torch
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from app.api.deps import AnalysisDep, AnalysisLayerDep, ModelDep, ServiceDep, SettingsDep
 from app.api.errors import ApiError
+from app.api.http_cache import AnalysisCacheDep
 from app.api.limits import unless_disconnected
 from app.api.schemas import (
     AnalysisOut,
@@ -15,11 +17,13 @@ from app.api.schemas import (
     ChannelOut,
     LayerMapsOut,
     LayerStatsOut,
+    PatchOut,
     PredictionOut,
     error_responses,
 )
 from app.config import Settings
 from app.core.layer_graph import MODEL_INPUT
+from app.core.patch import MAX_PATCH_SIDE, PatchError, feature_map_patch
 from app.services.analyses import AnalysisRecord
 
 router = APIRouter(prefix="/api/v1", tags=["analyses"])
@@ -40,7 +44,10 @@ UPLOAD_BODY = {
     }
 }
 
-IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
+WindowTop = Annotated[int, Query(ge=-MAX_PATCH_SIDE, le=1_000_000, description="first row")]
+WindowLeft = Annotated[int, Query(ge=-MAX_PATCH_SIDE, le=1_000_000, description="first column")]
+WindowSide = Annotated[int, Query(ge=1, le=MAX_PATCH_SIDE)]
+WindowChannel = Annotated[int | None, Query(ge=0, le=1_000_000, description="one channel only")]
 
 
 async def read_image_upload(request: Request, settings: Settings) -> bytes:
@@ -121,7 +128,7 @@ async def analyze_image(
 
 
 @router.get("/analyses/{analysis_id}", response_model=AnalysisOut, responses=error_responses(404))
-async def get_analysis(record: AnalysisDep) -> AnalysisOut:
+async def get_analysis(record: AnalysisDep, _cache: AnalysisCacheDep) -> AnalysisOut:
     """A previous analysis (what a permalink reopens)."""
     return analysis_out(record, cached=True)
 
@@ -129,9 +136,11 @@ async def get_analysis(record: AnalysisDep) -> AnalysisOut:
 @router.get(
     "/analyses/{analysis_id}/input.png", response_class=Response, responses=error_responses(404)
 )
-async def input_image(record: AnalysisDep, service: ServiceDep) -> Response:
+async def input_image(
+    record: AnalysisDep, service: ServiceDep, cache: AnalysisCacheDep
+) -> Response:
     """The exact model input as a PNG: receptive-field boxes are in these pixel coordinates."""
-    return Response(await service.input_png(record), media_type="image/png", headers=IMMUTABLE)
+    return Response(await service.input_png(record), media_type="image/png", headers=cache)
 
 
 @router.get(
@@ -140,7 +149,7 @@ async def input_image(record: AnalysisDep, service: ServiceDep) -> Response:
     responses=error_responses(404),
 )
 async def input_channel_values(
-    record: AnalysisDep, channel: Annotated[int, Path(ge=0, le=1_000_000)]
+    record: AnalysisDep, channel: Annotated[int, Path(ge=0, le=1_000_000)], _cache: AnalysisCacheDep
 ) -> ChannelOut:
     """Exact float32 values of one channel of the normalized model input (what conv1 reads)."""
     count = record.input.shape[0]
@@ -164,7 +173,7 @@ async def input_channel_values(
     responses=error_responses(404, 503),
 )
 async def layer_maps(
-    record: AnalysisDep, layer: AnalysisLayerDep, service: ServiceDep
+    record: AnalysisDep, layer: AnalysisLayerDep, service: ServiceDep, _cache: AnalysisCacheDep
 ) -> LayerMapsOut:
     """How the layer's atlas is laid out, and each tile's min/max (to map pixels back to floats)."""
     atlas = await service.atlas(record, layer.name)
@@ -186,11 +195,11 @@ async def layer_maps(
     responses=error_responses(404, 503),
 )
 async def layer_atlas(
-    record: AnalysisDep, layer: AnalysisLayerDep, service: ServiceDep
+    record: AnalysisDep, layer: AnalysisLayerDep, service: ServiceDep, cache: AnalysisCacheDep
 ) -> Response:
     """Every channel of the layer tiled in one grayscale PNG (each tile scaled by its own range)."""
     atlas = await service.atlas(record, layer.name)
-    return Response(atlas.png, media_type="image/png", headers=IMMUTABLE)
+    return Response(atlas.png, media_type="image/png", headers=cache)
 
 
 @router.get(
@@ -203,6 +212,7 @@ async def channel_values(
     layer: AnalysisLayerDep,
     service: ServiceDep,
     channel: Annotated[int, Path(ge=0, le=1_000_000)],
+    _cache: AnalysisCacheDep,
 ) -> ChannelOut:
     """Exact float32 values of one channel ([1, 1] for a vector layer's unit)."""
     activation = await service.activation(record, layer.name)
@@ -222,3 +232,67 @@ async def channel_values(
         max=float(grid.max()),
         values=grid.tolist(),
     )
+
+
+def patch_out(
+    record: AnalysisRecord,
+    layer: str,
+    maps: torch.Tensor,
+    window: tuple[int, int, int, int],
+    channel: int | None,
+) -> PatchOut:
+    top, left, height, width = window
+    channels = None if channel is None else [channel]
+    try:
+        values = feature_map_patch(maps, top, left, height, width, channels)
+    except PatchError as error:
+        raise ApiError(422, "invalid_patch", str(error)) from error
+    return PatchOut(
+        analysis_id=record.analysis_id,
+        layer=layer,
+        top=top,
+        left=left,
+        height=height,
+        width=width,
+        channels=list(range(maps.shape[0])) if channel is None else [channel],
+        values=values,
+    )
+
+
+@router.get(
+    "/analyses/{analysis_id}/layers/{layer}/patch",
+    response_model=PatchOut,
+    responses=error_responses(404, 422, 503),
+)
+async def layer_patch(
+    record: AnalysisDep,
+    layer: AnalysisLayerDep,
+    service: ServiceDep,
+    top: WindowTop,
+    left: WindowLeft,
+    height: WindowSide,
+    width: WindowSide,
+    _cache: AnalysisCacheDep,
+    channel: WindowChannel = None,
+) -> PatchOut:
+    """A window of the layer's maps across channels (what one unit of the next conv multiplies)."""
+    maps = await service.activation(record, layer.name)
+    return patch_out(record, layer.name, maps, (top, left, height, width), channel)
+
+
+@router.get(
+    "/analyses/{analysis_id}/input/patch",
+    response_model=PatchOut,
+    responses=error_responses(404, 422),
+)
+async def input_patch(
+    record: AnalysisDep,
+    top: WindowTop,
+    left: WindowLeft,
+    height: WindowSide,
+    width: WindowSide,
+    _cache: AnalysisCacheDep,
+    channel: WindowChannel = None,
+) -> PatchOut:
+    """A window of the normalized model input across channels (what a first-layer unit reads)."""
+    return patch_out(record, MODEL_INPUT, record.input, (top, left, height, width), channel)

@@ -9,7 +9,7 @@ from torch import nn
 
 from app.api.deps import ModelDep, ModelLayerDep
 from app.api.errors import ApiError
-from app.api.routes.analyses import IMMUTABLE
+from app.api.http_cache import ModelCacheDep
 from app.api.schemas import (
     AtlasOut,
     BatchNormOut,
@@ -39,7 +39,7 @@ def _bank(model_id: str, layer: str, module: nn.Conv2d) -> FilterBank:
 
 
 @router.get("/filters", response_model=FiltersOut, responses=error_responses(404))
-async def filters(model: ModelDep, layer: ModelLayerDep) -> FiltersOut:
+async def filters(model: ModelDep, layer: ModelLayerDep, _cache: ModelCacheDep) -> FiltersOut:
     """A conv layer's filters: shape, hyper-parameters, atlas layout and per-filter ranges."""
     bank = _bank(model.spec.id, layer.name, conv_of(model, layer))
     return FiltersOut(
@@ -62,17 +62,20 @@ async def filters(model: ModelDep, layer: ModelLayerDep) -> FiltersOut:
 
 
 @router.get("/filters.png", response_class=Response, responses=error_responses(404))
-async def filters_png(model: ModelDep, layer: ModelLayerDep) -> Response:
+async def filters_png(model: ModelDep, layer: ModelLayerDep, cache: ModelCacheDep) -> Response:
     """The filter atlas: RGB tiles for a colour first layer, else a diverging grey grid (grey = 0)."""
     bank = _bank(model.spec.id, layer.name, conv_of(model, layer))
-    return Response(bank.atlas.png, media_type="image/png", headers=IMMUTABLE)
+    return Response(bank.atlas.png, media_type="image/png", headers=cache)
 
 
 @router.get(
     "/filters/{out_channel}", response_model=FilterValuesOut, responses=error_responses(404)
 )
 async def filter_weights(
-    model: ModelDep, layer: ModelLayerDep, out_channel: Annotated[int, Path(ge=0, le=1_000_000)]
+    model: ModelDep,
+    layer: ModelLayerDep,
+    out_channel: Annotated[int, Path(ge=0, le=1_000_000)],
+    _cache: ModelCacheDep,
 ) -> FilterValuesOut:
     """Exact weights and bias of one output filter (for the unit-arithmetic panel)."""
     conv = conv_of(model, layer)
@@ -92,7 +95,9 @@ async def filter_weights(
 
 
 @router.get("/batchnorm", response_model=BatchNormOut, responses=error_responses(404))
-async def batchnorm_constants(model: ModelDep, layer: ModelLayerDep) -> BatchNormOut:
+async def batchnorm_constants(
+    model: ModelDep, layer: ModelLayerDep, _cache: ModelCacheDep
+) -> BatchNormOut:
     """A batch-norm layer's constants: y = (x − running_mean) / √(running_var + eps) · γ + β."""
     module = model.module.get_submodule(layer.name)
     if not isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d) or not module.affine:

@@ -20,8 +20,8 @@ from app.core.lessons.parameters import COMPARISON_INDEX, COMPARISONS, Compariso
 from app.core.lessons.presets import PRESET_INDEX, PRESETS, Preset
 from app.core.lessons.sizes import SIZE_EXAMPLES
 
-router = APIRouter(prefix="/api/v1/lessons", tags=["lessons"])
-pages = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["lessons"])
+PREFIX = "/api/v1/lessons"
 
 Bilingual = dict[str, str]
 SlugPath = Annotated[str, Path(max_length=64)]
@@ -33,7 +33,9 @@ class PresetSummary(BaseModel):
     title: Bilingual
     description: Bilingual
     source: str = Field(description="seed file and section")
-    equivalent: bool = Field(description="built to match a seed figure that is only an image")
+    equivalent: Bilingual | None = Field(
+        description="set when the seed's figure is only an image: says the example was built"
+    )
 
 
 class HighlightOut(BaseModel):
@@ -138,7 +140,7 @@ def preset_summary(preset: Preset) -> PresetSummary:
         title=preset.title.to_json(),
         description=preset.description.to_json(),
         source=preset.source,
-        equivalent=preset.equivalent,
+        equivalent=None if preset.equivalent is None else preset.equivalent.to_json(),
     )
 
 
@@ -175,7 +177,10 @@ def comparison_out(comparison: Comparison) -> ComparisonOut:
         source=comparison.source,
         counts=[
             CountOut(
-                scheme=c.scheme.to_json(), formula=c.formula, weights=c.weights, seed_says=c.seed_says
+                scheme=c.scheme.to_json(),
+                formula=c.formula,
+                weights=c.weights,
+                seed_says=c.seed_says,
             )
             for c in comparison.counts
         ],
@@ -227,7 +232,7 @@ def _lesson(slug: str) -> Lesson:
     return lesson
 
 
-@router.get("", response_model=LessonList)
+@router.get(PREFIX, response_model=LessonList)
 def list_lessons() -> LessonList:
     """The lessons in teaching order."""
     return LessonList(
@@ -243,13 +248,13 @@ def list_lessons() -> LessonList:
     )
 
 
-@router.get("/presets", response_model=PresetList)
+@router.get(PREFIX + "/presets", response_model=PresetList)
 def list_presets() -> PresetList:
     """Every seed example the playground can run."""
     return PresetList(presets=[preset_summary(preset) for preset in PRESETS])
 
 
-@router.get("/presets/{slug}", response_model=PresetDetail, responses=error_responses(404))
+@router.get(PREFIX + "/presets/{slug}", response_model=PresetDetail, responses=error_responses(404))
 def get_preset(slug: SlugPath) -> PresetDetail:
     """One seed example: its playground request and the numbers the playground gives."""
     preset = PRESET_INDEX.get(slug)
@@ -258,32 +263,32 @@ def get_preset(slug: SlugPath) -> PresetDetail:
     return preset_detail(preset)
 
 
-@router.get("/parameter-counts", response_model=ComparisonList)
+@router.get(PREFIX + "/parameter-counts", response_model=ComparisonList)
 def parameter_counts() -> ComparisonList:
     """Fully connected vs. locally connected vs. shared weights, with the seeds' figures."""
     return ComparisonList(comparisons=[comparison_out(c) for c in COMPARISONS])
 
 
-@router.get("/output-sizes", response_model=SizeList)
+@router.get(PREFIX + "/output-sizes", response_model=SizeList)
 def output_sizes() -> SizeList:
     """The seeds' output-size examples through O = (W − K + 2P)/S + 1."""
     return SizeList(sizes=size_examples())
 
 
-@router.get("/{slug}", response_model=LessonDetail, responses=error_responses(404))
+@router.get(PREFIX + "/{slug}", response_model=LessonDetail, responses=error_responses(404))
 def get_lesson(slug: SlugPath) -> LessonDetail:
     """One lesson with its steps, presets, comparisons, networks and live-panel links."""
     return lesson_detail(_lesson(slug))
 
 
-@pages.get("/lessons", response_class=HTMLResponse)
+@router.get("/lessons", response_class=HTMLResponse, include_in_schema=False)
 def lessons_page(request: Request) -> HTMLResponse:
     return request.app.state.templates.TemplateResponse(
         request, "lessons/index.html", {"lessons": LESSONS}
     )
 
 
-@pages.get("/lessons/{slug}", response_class=HTMLResponse)
+@router.get("/lessons/{slug}", response_class=HTMLResponse, include_in_schema=False)
 def lesson_page(request: Request, slug: SlugPath) -> HTMLResponse:
     lesson = lesson_detail(_lesson(slug))
     return request.app.state.templates.TemplateResponse(

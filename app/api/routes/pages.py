@@ -1,15 +1,52 @@
 """HTML pages, rendered from the same data the JSON API serves."""
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
 
-from app.api.deps import RegistryDep
+from app.api.deps import RegistryDep, ServiceDep
+from app.api.errors import not_found
 from app.api.routes.models import model_summary
+from app.core.registry import ModelRegistry
+from app.services.analyses import AnalysisNotFoundError
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request, registry: RegistryDep) -> HTMLResponse:
-    models = [model_summary(model).model_dump() for model in registry]
-    return request.app.state.templates.TemplateResponse(request, "index.html", {"models": models})
+    return request.app.state.templates.TemplateResponse(
+        request, "index.html", {"models": model_summaries(registry)}
+    )
+
+
+def model_summaries(registry: ModelRegistry) -> list[dict[str, object]]:
+    return [model_summary(model).model_dump() for model in registry]
+
+
+@router.get("/a/{analysis_id}", response_class=HTMLResponse)
+async def permalink(
+    request: Request,
+    registry: RegistryDep,
+    service: ServiceDep,
+    analysis_id: Annotated[str, Path(max_length=64)],
+) -> HTMLResponse:
+    """An analysis reopened: the main page with the analysis named on `<body>` for its script.
+
+    The view (`?layer=&channel=&y=&x=`) is applied in the browser by static/js/permalink.js.
+    A missing analysis is a friendly page for a browser and the usual JSON error otherwise.
+    """
+    templates = request.app.state.templates
+    try:
+        record = await service.find(analysis_id)
+    except AnalysisNotFoundError:
+        if "text/html" not in request.headers.get("accept", ""):
+            raise not_found("analysis", analysis_id) from None
+        return templates.TemplateResponse(request, "not_found.html", {}, status_code=404)
+    context = {
+        "models": model_summaries(registry),
+        "analysis_id": record.analysis_id,
+        "model_id": record.model_id,
+    }
+    return templates.TemplateResponse(request, "index.html", context)

@@ -16,8 +16,8 @@ from app.core import playground
 from app.core.lessons.presets import PRESETS
 from app.core.playground import AxisFit, Im2Col, PlaygroundError, PlaygroundResult
 
-router = APIRouter(prefix="/api/v1/playground", tags=["playground"])
-pages = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["playground"])
+PREFIX = "/api/v1/playground"
 
 Pair = int | tuple[int, int]
 Grid3 = list[list[list[float]]]
@@ -183,31 +183,31 @@ def run_playground(operation: playground.Operation, body: dict[str, Any]) -> Any
         raise ApiError(422, error.code, error.message) from None
 
 
-@router.post("/conv", response_model=PlaygroundOut, responses=error_responses(422))
+@router.post(PREFIX + "/conv", response_model=PlaygroundOut, responses=error_responses(422))
 def conv(body: ConvRequest) -> PlaygroundOut:
     """``F.conv2d`` with every output value explained: window, products, sum, bias."""
     return playground_out(run_playground("conv", body.model_dump()))
 
 
-@router.post("/pool", response_model=PlaygroundOut, responses=error_responses(422))
+@router.post(PREFIX + "/pool", response_model=PlaygroundOut, responses=error_responses(422))
 def pool(body: PoolRequest) -> PlaygroundOut:
     """``F.max_pool2d`` / ``F.avg_pool2d``, window by window."""
     return playground_out(run_playground("pool", body.model_dump()))
 
 
-@router.post("/relu", response_model=PlaygroundOut, responses=error_responses(422))
+@router.post(PREFIX + "/relu", response_model=PlaygroundOut, responses=error_responses(422))
 def relu(body: ReluRequest) -> PlaygroundOut:
     """``F.relu``: f(x) = max(0, x), element by element."""
     return playground_out(run_playground("relu", body.model_dump()))
 
 
-@router.post("/im2col", response_model=Im2ColOut, responses=error_responses(422))
+@router.post(PREFIX + "/im2col", response_model=Im2ColOut, responses=error_responses(422))
 def im2col(body: Im2ColRequest) -> Im2ColOut:
     """The convolution as one matrix product W_row · X_col, beside ``F.conv2d``."""
     return im2col_out(run_playground("im2col", body.model_dump()))
 
 
-@router.get("/output-size", response_model=AxisFitOut)
+@router.get(PREFIX + "/output-size", response_model=AxisFitOut)
 def output_size(
     input: Annotated[int, Query(ge=1, le=100_000)],
     kernel: Annotated[int, Query(ge=1, le=10_000)],
@@ -219,7 +219,7 @@ def output_size(
     return axis_fit_out(AxisFit("width", input, kernel, stride, padding, dilation))
 
 
-@router.get("/limits", response_model=LimitsOut)
+@router.get(PREFIX + "/limits", response_model=LimitsOut)
 def limits() -> LimitsOut:
     """The playground's size limits, so a page can check before it asks."""
     return LimitsOut(
@@ -232,7 +232,7 @@ def limits() -> LimitsOut:
     )
 
 
-@pages.get("/playground", response_class=HTMLResponse)
+@router.get("/playground", response_class=HTMLResponse, include_in_schema=False)
 def playground_page(request: Request) -> HTMLResponse:
     """The playground page; ``?preset=slug`` opens a seed example."""
     presets = [

@@ -1,4 +1,4 @@
-"""Heatmaps → coloured PNGs, server-side, so every client (page, curl, notebook) sees the same picture.
+"""Heatmaps → coloured PNGs, server-side, so every client (page, curl, notebook) sees one picture.
 
 Two palettes: a sequential one (black → purple → orange → pale yellow, anchors taken from
 matplotlib's "inferno") for magnitudes where zero means "no effect", and a diverging one
@@ -17,10 +17,14 @@ OVERLAY_MAX_ALPHA = 200
 """Opacity of the hottest overlay pixel (of 255): the input stays visible under the heat."""
 
 
+PALETTE_SIZE = 255
+"""Odd, so the middle entry sits exactly at 0.5: zero of a diverging map is exactly white."""
+
+
 def _palette(anchors: np.ndarray) -> np.ndarray:
-    """A 256-entry uint8 lookup table interpolated linearly between evenly spaced anchors."""
+    """A uint8 lookup table interpolated linearly between evenly spaced anchors."""
     positions = np.linspace(0.0, 1.0, len(anchors))
-    steps = np.linspace(0.0, 1.0, 256)
+    steps = np.linspace(0.0, 1.0, PALETTE_SIZE)
     table = np.stack([np.interp(steps, positions, anchors[:, c]) for c in range(3)], axis=1)
     return np.rint(table).astype(np.uint8)
 
@@ -30,14 +34,14 @@ DIVERGING = _palette(DIVERGING_ANCHORS)
 
 
 def scale_by_max(values: np.ndarray) -> np.ndarray:
-    """Non-negative ``values`` divided by their maximum (all zeros stay zeros): 0 keeps meaning 0."""
+    """Non-negative ``values`` over their maximum (all zeros stay zeros): 0 keeps meaning 0."""
     values = np.asarray(values, dtype=np.float64)
     peak = float(values.max()) if values.size else 0.0
     return values / peak if peak > 0 else np.zeros_like(values)
 
 
 def _indices(unit: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return np.rint(np.clip(unit, 0.0, 1.0) * (PALETTE_SIZE - 1)).astype(np.uint8)
 
 
 def sequential_png(values: np.ndarray) -> bytes:

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from app.core.attribution.hooks import forward_to_layer, gradients_enabled, model_device, model_dtype
+from app.core.attribution.hooks import (
+    forward_to_layer,
+    gradients_enabled,
+    model_device,
+    model_dtype,
+)
 from app.core.receptive_field import Box, ReceptiveField, clip_box, receptive_field_box
 
 MASS_FRACTION = 0.95
@@ -78,7 +83,9 @@ def effective_receptive_field(
 
 def _unit(output: torch.Tensor, layer: str, y: int, x: int, channel: int | None) -> torch.Tensor:
     if output.ndim != 4:
-        raise ValueError(f"layer {layer!r} outputs shape {tuple(output.shape[1:])}, not a feature map")
+        raise ValueError(
+            f"layer {layer!r} outputs shape {tuple(output.shape[1:])}, not a feature map"
+        )
     channels, height, width = output.shape[1:]
     if not (0 <= y < height and 0 <= x < width):
         raise ValueError(f"layer {layer!r} has units y 0..{height - 1}, x 0..{width - 1}")
@@ -90,7 +97,7 @@ def _unit(output: torch.Tensor, layer: str, y: int, x: int, channel: int | None)
 
 
 def mass_square_size(magnitude: torch.Tensor, box: Box, fraction: float = MASS_FRACTION) -> int:
-    """Side of the smallest square centred on ``box`` (same parity) holding ``fraction`` of the mass.
+    """Side of the smallest square centred on ``box`` holding ``fraction`` of the mass.
 
     Squares grow by one pixel on every side up to the box itself; parts outside the image count
     as empty. A map without any mass has size 0.

@@ -4,8 +4,11 @@ Gradient ascent on the input from faint noise, following Lucid (Olah et al. 2017
 parameterised in a Fourier basis scaled by 1/frequency (and, for RGB, through ImageNet's colour
 correlation), mapped to valid pixels by a sigmoid, and shifted by a random jitter every step. Those
 three priors keep the optimiser from the high-frequency noise that fools a network without
-showing anything. The objective is the channel's mean activation (a vector layer's unit value).
-Only the layers up to the target run (``forward_to_layer``), and only the image is optimised.
+showing anything. The objective is the channel's mean activation (a vector layer's unit value);
+for a ReLU layer it is the mean of the ReLU's input, which ranks images the same way but still has
+a gradient where the channel is silent (a ReLU channel dark on the starting noise could otherwise
+never light up). Only the layers up to the target run (``forward_to_layer``), and only the image is
+optimised.
 """
 
 from dataclasses import asdict, dataclass
@@ -19,7 +22,7 @@ from app.core.attribution.hooks import forward_to_layer, gradients_enabled, mode
 COLOR_CORRELATION_SVD_SQRT = torch.tensor(
     [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=torch.float32
 )
-"""Square root of ImageNet's RGB covariance (from Lucid): decorrelated parameters → natural colours."""
+"""Square root of ImageNet's RGB covariance (Lucid): decorrelated parameters → natural colours."""
 INITIAL_SPECTRUM_STD = 0.01
 SPECTRUM_SCALE_DIVISOR = 4.0
 
@@ -58,7 +61,9 @@ class _FourierImage:
         frequency = torch.sqrt(freq_y**2 + freq_x**2)
         self.scale = 1.0 / torch.clamp(frequency, min=1.0 / max(height, width))
         shape = (channels, height, width // 2 + 1, 2)
-        self.spectrum = (torch.randn(shape, generator=generator) * INITIAL_SPECTRUM_STD).requires_grad_()
+        self.spectrum = (
+            torch.randn(shape, generator=generator) * INITIAL_SPECTRUM_STD
+        ).requires_grad_()
         self.size = (height, width)
 
     def pixels(self) -> torch.Tensor:
@@ -68,6 +73,31 @@ class _FourierImage:
             correlation = COLOR_CORRELATION_SVD_SQRT / COLOR_CORRELATION_SVD_SQRT.norm(dim=0).max()
             image = torch.einsum("ij,jhw->ihw", correlation, image)
         return torch.sigmoid(image)
+
+
+class _Adam:
+    """Adam (Kingma & Ba 2015) ascending one tensor in place.
+
+    Written out because ``torch.optim`` pulls in the compiler stack on first import (seconds of
+    start-up for the server's first visualization); these five lines are all that is needed.
+    """
+
+    def __init__(self, parameter: torch.Tensor, learning_rate: float) -> None:
+        self.parameter = parameter
+        self.learning_rate = learning_rate
+        self.first = torch.zeros_like(parameter)
+        self.second = torch.zeros_like(parameter)
+        self.steps = 0
+
+    def step(self, gradient: torch.Tensor) -> None:
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        self.steps += 1
+        self.first.mul_(beta1).add_(gradient, alpha=1 - beta1)
+        self.second.mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
+        first = self.first / (1 - beta1**self.steps)
+        second = self.second / (1 - beta2**self.steps)
+        with torch.no_grad():
+            self.parameter.add_(self.learning_rate * first / (second.sqrt() + eps))
 
 
 def _objective(output: torch.Tensor, layer: str, channel: int) -> torch.Tensor:
@@ -106,11 +136,14 @@ def visualize_channel(
     shift = torch.tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
     divide = torch.tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
 
+    before_relu = isinstance(model.get_submodule(layer), nn.ReLU | nn.ReLU6)
+
     def activation(pixels: torch.Tensor) -> torch.Tensor:
         batch = ((pixels - shift) / divide).unsqueeze(0).to(device)
-        return _objective(forward_to_layer(model, layer, batch), layer, channel)
+        output = forward_to_layer(model, layer, batch, use_input=before_relu)
+        return _objective(output, layer, channel)
 
-    optimizer = torch.optim.Adam([image.spectrum], lr=options.learning_rate)
+    ascent = _Adam(image.spectrum, options.learning_rate)
     with gradients_enabled():
         start = float(activation(image.pixels()).detach())
         for _ in range(options.steps):
@@ -120,9 +153,8 @@ def visualize_channel(
                 else torch.zeros(2, dtype=torch.int64)
             )
             jittered = torch.roll(image.pixels(), shifts=(int(dy), int(dx)), dims=(1, 2))
-            (gradient,) = torch.autograd.grad(-activation(jittered), image.spectrum)
-            image.spectrum.grad = gradient
-            optimizer.step()
+            (gradient,) = torch.autograd.grad(activation(jittered), image.spectrum)
+            ascent.step(gradient)
         final_pixels = image.pixels().detach()
         final = float(activation(final_pixels).detach())
     pixels = np.rint(final_pixels.permute(1, 2, 0).numpy() * 255.0).astype(np.uint8)
@@ -134,4 +166,3 @@ def visualize_channel(
         final_activation=final,
         options=options,
     )
-

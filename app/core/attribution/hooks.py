@@ -48,16 +48,25 @@ class LayerTap:
         ``"stop"``: the output is kept in the graph and the forward ends right after the layer
             (effective receptive field, feature visualization: only the layers up to it run).
 
-    ``output`` holds the tapped tensor after ``run``.
+    ``output`` holds the tapped tensor after ``run``: the layer's output, or with ``use_input``
+    (``"stop"`` mode only) the tensor the layer received.
     """
 
-    def __init__(self, model: nn.Module, layer: str, mode: Literal["leaf", "stop"]) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str,
+        mode: Literal["leaf", "stop"],
+        *,
+        use_input: bool = False,
+    ) -> None:
         modules = dict(model.named_modules())
         if layer not in modules or not layer:
             raise KeyError(f"no such layer: {layer!r}")
         self.model = model
         self._module = modules[layer]
         self._mode = mode
+        self._use_input = use_input and mode == "stop"
         self._thread = threading.get_ident()
         self._handle: torch.utils.hooks.RemovableHandle | None = None
         self.output: torch.Tensor | None = None
@@ -72,10 +81,12 @@ class LayerTap:
             self._handle = None
 
     def _hook(
-        self, _module: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor
+        self, _module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor
     ) -> torch.Tensor | None:
         if threading.get_ident() != self._thread:
             return None
+        if self._use_input:
+            output = inputs[0]
         if not isinstance(output, torch.Tensor):
             raise TypeError(f"layer output is a {type(output).__name__}, not a tensor")
         if self._mode == "leaf":
@@ -103,9 +114,11 @@ class LayerTap:
         return self.output
 
 
-def forward_to_layer(model: nn.Module, layer: str, batch: torch.Tensor) -> torch.Tensor:
-    """The layer's output for ``batch``, still attached to the graph; later layers never run."""
-    with LayerTap(model, layer, "stop") as tap:
+def forward_to_layer(
+    model: nn.Module, layer: str, batch: torch.Tensor, *, use_input: bool = False
+) -> torch.Tensor:
+    """The layer's output (or input) for ``batch``, still in the graph; later layers never run."""
+    with LayerTap(model, layer, "stop", use_input=use_input) as tap:
         tap.run(batch)
         return tap.tapped()
 

@@ -1,31 +1,47 @@
-"""A randomly initialised twin of a trained model: same architecture, nothing learned.
+"""Fresh instances of a model's architecture: a random twin, or a private trained copy.
 
-Comparing with it separates what training did from what the architecture alone imposes (the
-effective receptive field of an untrained net is already a blob; its first-layer filters are
-noise, not edges). The twin is a deep copy whose layers are re-initialised with PyTorch's default
-scheme under a fixed seed, without touching the global random state or the trained model.
+The random twin (same architecture, nothing learned) separates what training did from what the
+architecture alone imposes: an untrained net's effective receptive field is already a blob, its
+first-layer filters are noise rather than edges. A private copy lets long jobs (feature
+visualization) run beside the served model without ever sharing its hooks. Both are built anew
+from the architecture, never ``deepcopy``-ed: a deep copy would also copy any hooks another
+request has on the served model at that moment.
 """
 
-import copy
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from app.core.registry import ARCHITECTURES, LoadedModel
 
-def random_init_copy(model: nn.Module, seed: int = 0) -> nn.Module:
-    """A re-initialised deep copy of ``model`` in eval mode with gradients off for its parameters.
+ModelFactory = Callable[[], nn.Module]
 
-    Every submodule with ``reset_parameters`` (conv, linear, batch norm: weights, biases and
-    running statistics) is reset; the copy is reproducible for a given ``seed``.
+
+def architecture_factory(model: LoadedModel) -> ModelFactory:
+    """Builds an untrained instance of ``model``'s architecture."""
+    spec = model.spec
+    return lambda: ARCHITECTURES[spec.architecture](spec.num_classes)
+
+
+def random_init_copy(
+    build: ModelFactory, seed: int = 0, device: str | torch.device = "cpu"
+) -> nn.Module:
+    """The architecture with its own initialisation drawn under ``seed``, in eval mode, no grads.
+
+    The global random state is left as it was, so the twin is reproducible and harmless.
     """
-    twin = copy.deepcopy(model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for module in twin.modules():
-            reset = getattr(module, "reset_parameters", None)
-            if callable(reset):
-                reset()
-    return twin.eval().requires_grad_(False)
+        twin = build()
+    return twin.eval().requires_grad_(False).to(device)
+
+
+def trained_copy(model: nn.Module, build: ModelFactory) -> nn.Module:
+    """A separate instance holding ``model``'s weights (in eval mode, no grads)."""
+    copy = build()
+    copy.load_state_dict(model.state_dict(), strict=True)
+    return copy.eval().requires_grad_(False).to(next(model.parameters()).device)
 
 
 def first_conv_layer(model: nn.Module) -> str:

@@ -187,11 +187,21 @@ class Description:
     total_params: int
 
 
+def _build_on_meta(network: Network) -> nn.Module:
+    with torch.device("meta"):
+        return network.build().eval()
+
+
+@cache
+def total_params(network_id: str) -> int:
+    """Parameters of the in-repo definition, counted without allocating them."""
+    return sum(p.numel() for p in _build_on_meta(NETWORK_INDEX[network_id]).parameters())
+
+
 @cache
 def describe(network_id: str) -> Description:
     """Layer table of one gallery network, built once per process on the meta device."""
     network = NETWORK_INDEX[network_id]
-    with torch.device("meta"):
-        module = network.build().eval()
+    module = _build_on_meta(network)
     layers = describe_layers(module, network.input_shape)
     return Description(network, layers, sum(p.numel() for p in module.parameters()))

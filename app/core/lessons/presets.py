@@ -2,8 +2,8 @@
 
 A preset's ``request`` is exactly the JSON body of ``POST /api/v1/playground/{operation}``, so the
 page, the API and the tests run the same data; ``highlights`` name the output values the seed
-talks about (the 6600, the 0, the 3). ``equivalent`` marks examples whose seed figure is only an
-image: the arrays were built to show the same thing, and the description says so.
+talks about (the 6600, the 0, the 3). ``equivalent`` is the note shown on examples whose seed
+figure is only an image: their arrays were built to show the same thing, and the note says so.
 """
 
 from dataclasses import dataclass, field
@@ -13,6 +13,18 @@ from app.core.lessons import seed_data as seed
 from app.core.lessons.text import Text
 
 Operation = Literal["conv", "pool", "relu", "im2col"]
+
+SYMBOLIC = Text(
+    "Equivalent example: the seed writes this with symbols (x, w, f(x)), not numbers; the numbers "
+    "here were chosen to make the arithmetic visible.",
+    "等价例子：原文此处用符号（x、w、f(x)）而非具体数字书写；"
+    "这里的数字是为让计算过程清晰可见而选取的。",
+)
+FIGURE = Text(
+    "Equivalent example: the seed shows this as a figure without readable numbers, so the values "
+    "here were chosen to show the same thing.",
+    "等价例子：原文此处只有图片、没有可读的数值，这里的数值是为演示同一道理而构造的。",
+)
 
 
 @dataclass(frozen=True)
@@ -32,7 +44,7 @@ class Preset:
     title: Text
     description: Text
     source: str
-    equivalent: bool
+    equivalent: Text | None
     request: dict[str, Any]
     highlights: tuple[Highlight, ...] = field(default_factory=tuple)
 
@@ -41,33 +53,25 @@ def _conv(inputs: list, kernels: list, **options: Any) -> dict[str, Any]:
     return {"input": inputs, "kernels": kernels, **options}
 
 
-def _filters(channels: int, count: int, size: int) -> list:
-    return [[seed.signed_kernel(size, 3 * f + c) for c in range(channels)] for f in range(count)]
-
-
-def _rgb(side: int) -> list:
-    return [seed.pattern_grid(side, side, channel, modulo=256) for channel in range(3)]
-
-
 SEVEN = [seed.numbered_grid(7, 7)]
 BOX_3X3 = [[[[1.0] * 3] * 3]]
-RGB_32 = _rgb(32)
-RGB_8 = [seed.pattern_grid(8, 8, channel) for channel in range(3)]
+RGB_32 = seed.rgb_image(32, modulo=256)
+RGB_8 = seed.rgb_image(8, modulo=10)
 
 
-def _seven(slug: str, stride: int, padding: Any, out: str, zh: str) -> Preset:
+def _seven(slug: str, stride: int, padding: Any, out: Text, zh_title: str) -> Preset:
     return Preset(
         slug,
         "conv",
-        Text(f"7×7 input, 3×3 filter, stride {stride}, padding {padding}", zh),
+        Text(f"7×7 input, 3×3 filter, stride {stride}, padding {padding}", zh_title),
         Text(
-            f"Seed 003's stride example: the output is {out}. The seed draws the input; here "
-            "pixel i holds i and the filter is all ones, so each output is its window's sum.",
-            f"种子 003 的步幅例子：输出为 {out}。原文输入是图片；这里像素 i 的值为 i，"
-            "过滤器全为 1，每个输出就是其窗口之和。",
+            f"Seed 003's stride example: {out.en}. Pixel i holds i and the filter is all ones, "
+            "so each output is its window's sum.",
+            f"种子 003 的步幅例子：{out.zh}。像素 i 的值为 i，过滤器全为 1，"
+            f"每个输出就是其窗口之和。",
         ),
         "003 · 步幅和填充",
-        True,
+        FIGURE,
         _conv(SEVEN, BOX_3X3, stride=stride, padding=padding),
     )
 
@@ -84,7 +88,7 @@ PRESETS: tuple[Preset, ...] = (
             "4 × (50 × 30) + (20 × 30) = 6600。",
         ),
         "003 · 第一层——高层次角度",
-        False,
+        None,
         _conv([seed.CURVE_RECEPTIVE_FIELD], [[seed.CURVE_FILTER]]),
         (Highlight(0, 0, 0, Text("multiplication and summation", "相乘再求和")),),
     ),
@@ -105,7 +109,7 @@ PRESETS: tuple[Preset, ...] = (
             "是沿用了 5×5 的例子）。",
         ),
         "003 · 第一层——高层次角度",
-        True,
+        FIGURE,
         _conv([seed.curve_image()], [[seed.CURVE_FILTER]]),
         (
             Highlight(0, 0, 0, Text("top-left: a curve", "左上：有曲线")),
@@ -124,7 +128,7 @@ PRESETS: tuple[Preset, ...] = (
             "原文像素值在图中，这里用 10 和 0，过滤器为 [1 0 −1]。",
         ),
         "002 · 一、引子：边界检测",
-        True,
+        FIGURE,
         _conv([seed.half_image()], [[seed.VERTICAL_EDGE_FILTER]]),
         (Highlight(0, 0, 2, Text("the edge", "边界")), Highlight(0, 0, 0, Text("flat", "平坦"))),
     ),
@@ -137,7 +141,7 @@ PRESETS: tuple[Preset, ...] = (
             "种子 002：把竖直边界的过滤器旋转 90° 就能检测水平边界。",
         ),
         "002 · 一、引子：边界检测",
-        True,
+        FIGURE,
         _conv([seed.half_image(vertical=False)], [[seed.HORIZONTAL_EDGE_FILTER]]),
         (Highlight(0, 2, 0, Text("the edge", "边界")),),
     ),
@@ -150,7 +154,7 @@ PRESETS: tuple[Preset, ...] = (
             "种子 002：把 8×8 补成 10×10，经过 3×3 过滤器后仍是 8×8。",
         ),
         "002 · 二、1.padding 填白",
-        True,
+        FIGURE,
         _conv([seed.half_image()], [[seed.VERTICAL_EDGE_FILTER]], padding="same"),
     ),
     Preset(
@@ -162,13 +166,28 @@ PRESETS: tuple[Preset, ...] = (
             "种子 002：(8 − 3)/2 + 1 = 3.5 除不断，框架向下取整得 3×3。",
         ),
         "002 · 二、2.stride 步长",
-        True,
+        FIGURE,
         _conv([seed.half_image()], [[seed.VERTICAL_EDGE_FILTER]], stride=2, fit="floor"),
     ),
-    _seven("stride-1", 1, 0, "5×5", "7×7 输入、3×3 过滤器、步长 1、填充 0"),
-    _seven("stride-2", 2, 0, "3×3", "7×7 输入、3×3 过滤器、步长 2、填充 0"),
-    _seven("stride-3", 3, 0, "refused: 2.33… is not whole", "7×7 输入、3×3 过滤器、步长 3"),
-    _seven("stride-1-same", 1, "same", "7×7 again (P = (K − 1)/2 = 1)", "步长 1，填充 1"),
+    _seven("stride-1", 1, 0, Text("the output is 5×5", "输出为 5×5"), "7×7 输入、3×3、步幅 1"),
+    _seven("stride-2", 2, 0, Text("the output is 3×3", "输出为 3×3"), "7×7 输入、3×3、步幅 2"),
+    _seven(
+        "stride-3",
+        3,
+        0,
+        Text(
+            "(7 − 3)/3 + 1 = 2.33… is not whole: it does not fit",
+            "(7 − 3)/3 + 1 = 2.33… 不是整数：放不下",
+        ),
+        "7×7 输入、3×3、步幅 3",
+    ),
+    _seven(
+        "stride-1-same",
+        1,
+        "same",
+        Text("padding (K − 1)/2 = 1 keeps 7×7", "填充 (K − 1)/2 = 1 保持 7×7"),
+        "7×7 输入、3×3、步幅 1、填充 1",
+    ),
     Preset(
         "rgb-one-filter",
         "conv",
@@ -180,8 +199,8 @@ PRESETS: tuple[Preset, ...] = (
             "原文像素是照片，这里用确定的 0–255 数值。",
         ),
         "003 · 第一层——数学部分",
-        True,
-        _conv(RGB_32, _filters(3, 1, 5)),
+        FIGURE,
+        _conv(RGB_32, seed.filter_bank(3, 1, 5)),
     ),
     Preset(
         "rgb-two-filters",
@@ -189,8 +208,8 @@ PRESETS: tuple[Preset, ...] = (
         Text("Two 5×5×3 filters → 28×28×2", "两个 5×5×3 过滤器 → 28×28×2"),
         Text("Seed 003: each filter adds one map.", "种子 003：每个过滤器多出一张映射。"),
         "003 · 第一层——数学部分",
-        True,
-        _conv(RGB_32, _filters(3, 2, 5)),
+        FIGURE,
+        _conv(RGB_32, seed.filter_bank(3, 2, 5)),
     ),
     Preset(
         "rgb-padding-2",
@@ -203,8 +222,8 @@ PRESETS: tuple[Preset, ...] = (
             "输出仍为 32×32×3。",
         ),
         "003 · 步幅和填充",
-        True,
-        _conv(RGB_32, _filters(3, 3, 5), padding=2),
+        FIGURE,
+        _conv(RGB_32, seed.filter_bank(3, 3, 5), padding=2),
     ),
     Preset(
         "multichannel",
@@ -217,8 +236,8 @@ PRESETS: tuple[Preset, ...] = (
             "（W1 形状为 (3,3,3,4)）。数值为构造的等价例子。",
         ),
         "002 · 二、4.对多通道图片的卷积",
-        True,
-        _conv(RGB_8, _filters(3, 4, 3), bias=[0.0, 1.0, -1.0, 0.5]),
+        FIGURE,
+        _conv(RGB_8, seed.filter_bank(3, 4, 3), bias=[0.0, 1.0, -1.0, 0.5]),
     ),
     Preset(
         "local-connection",
@@ -234,7 +253,7 @@ PRESETS: tuple[Preset, ...] = (
             "像素 i 的值为 i；w = (1,2,3,4)，b0 = 1：y0 = 0 + 2 + 12 + 20 + 1 = 35。",
         ),
         "003 · 局部连接",
-        True,
+        SYMBOLIC,
         _conv([seed.numbered_grid(4, 4)], [[[[1.0, 2.0], [3.0, 4.0]]]], bias=[1.0]),
         (Highlight(0, 0, 0, Text("y0", "y0")),),
     ),
@@ -248,7 +267,7 @@ PRESETS: tuple[Preset, ...] = (
             "种子 003：三个通道时 2×2 过滤器连到 2×2×3 = 12 个节点，每个通道有自己的权重。",
         ),
         "003 · Depth维的处理",
-        True,
+        SYMBOLIC,
         _conv(
             [seed.numbered_grid(4, 4, 16 * c) for c in range(3)],
             [[[[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [1.0, 0.0]], [[1.0, 1.0], [-1.0, -1.0]]]],
@@ -263,7 +282,7 @@ PRESETS: tuple[Preset, ...] = (
             "种子 003：(4 + 2·1 − 3)/1 + 1 = 4，保持原尺寸。",
         ),
         "003 · Zero padding",
-        True,
+        FIGURE,
         _conv([seed.numbered_grid(4, 4)], BOX_3X3, padding=1),
     ),
     Preset(
@@ -277,7 +296,7 @@ PRESETS: tuple[Preset, ...] = (
             "原文过滤器在图中，这里是等价构造。",
         ),
         "003 · Max pooling",
-        True,
+        FIGURE,
         _conv([seed.HENGZHE_CENTRE], [[seed.HENGZHE_FILTER]]),
         (Highlight(0, 1, 1, Text("the 横折", "横折")),),
     ),
@@ -292,7 +311,7 @@ PRESETS: tuple[Preset, ...] = (
             "而只在中间训练过的全连接网络做不到（种子 003）。",
         ),
         "003 · 图片识别--卷积神经网络",
-        True,
+        FIGURE,
         _conv([seed.HENGZHE_CORNER], [[seed.HENGZHE_FILTER]]),
         (Highlight(0, 2, 2, Text("the 横折", "横折")),),
     ),
@@ -305,7 +324,7 @@ PRESETS: tuple[Preset, ...] = (
             "种子 003：对 3×3 特征图做 3×3 最大池化，只保留有用的节点 3。",
         ),
         "003 · Max pooling",
-        True,
+        FIGURE,
         {"input": [seed.HENGZHE_FEATURE_MAP], "kind": "max", "kernel_size": 3},
         (Highlight(0, 0, 0, Text("the 横折 survives", "横折被保留")),),
     ),
@@ -319,7 +338,7 @@ PRESETS: tuple[Preset, ...] = (
             "种子 002、003：每个 2×2 块只取最大值，只剩四分之一。原图即此处使用的 CS231n 例子。",
         ),
         "002 · 二、3.pooling 池化",
-        True,
+        FIGURE,
         {"input": [seed.MAX_POOL_INPUT], "kind": "max", "kernel_size": 2},
     ),
     Preset(
@@ -328,7 +347,7 @@ PRESETS: tuple[Preset, ...] = (
         Text("2×2 average pooling, stride 2", "2×2 平均池化，步长 2"),
         Text("Seed 002: the same blocks, averaged.", "种子 002：同样的块，取平均值。"),
         "002 · 二、3.pooling 池化",
-        True,
+        FIGURE,
         {"input": [seed.MAX_POOL_INPUT], "kind": "avg", "kernel_size": 2},
     ),
     Preset(
@@ -340,7 +359,7 @@ PRESETS: tuple[Preset, ...] = (
             "种子 003：所有负的激活都变为 0，感受野不变。",
         ),
         "003 · ReLU（修正线性单元）层",
-        True,
+        SYMBOLIC,
         {"input": [seed.SIGNED_MAP]},
     ),
     Preset(
@@ -354,7 +373,7 @@ PRESETS: tuple[Preset, ...] = (
             "2 个过滤器把深度从 3 降到 2（4 个则升维）。",
         ),
         "003 · 1x1卷积核",
-        True,
+        SYMBOLIC,
         _conv(
             [seed.numbered_grid(4, 4, 16 * c) for c in range(3)],
             [[[[1.0]], [[0.0]], [[-1.0]]], [[[0.5]], [[0.5]], [[0.5]]]],
@@ -371,8 +390,8 @@ PRESETS: tuple[Preset, ...] = (
             "整理成 6×6×4，与逐步滑动的结果相同。",
         ),
         "003 · 矩阵乘法执行卷积",
-        True,
-        _conv(RGB_8, _filters(3, 4, 3), bias=[0.0, 1.0, -1.0, 0.5]),
+        SYMBOLIC,
+        _conv(RGB_8, seed.filter_bank(3, 4, 3), bias=[0.0, 1.0, -1.0, 0.5]),
     ),
 )
 

@@ -87,8 +87,21 @@ def pattern_grid(height: int, width: int, seed: int, modulo: int = 10) -> Grid:
 
 
 def signed_kernel(size: int, seed: int) -> Grid:
-    """Equivalent filter weights in -1, 0, 1 (varied per seed) for multi-filter examples."""
-    return [[float((seed + 2 * row + col) % 3 - 1) for col in range(size)] for row in range(size)]
+    """Equivalent filter weights in -1, 0, 1, a different pattern for every seed."""
+    return [
+        [float((seed * 7919 + row * 104729 + col * 1299709) // 7 % 3 - 1) for col in range(size)]
+        for row in range(size)
+    ]
+
+
+def rgb_image(side: int, modulo: int) -> list[Grid]:
+    """Equivalent three-channel image of small deterministic integers."""
+    return [pattern_grid(side, side, channel, modulo) for channel in range(3)]
+
+
+def filter_bank(channels: int, count: int, size: int) -> list[list[Grid]]:
+    """Equivalent filters (count × channels × size × size), each one different."""
+    return [[signed_kernel(size, 3 * f + c) for c in range(channels)] for f in range(count)]
 
 
 HENGZHE_CENTRE: Grid = [

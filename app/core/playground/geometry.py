@@ -104,7 +104,8 @@ class AxisFit:
             }
         if self.fits:
             return {
-                "en": f"{self.axis}: {formula}. The window fits exactly {self.output} times.",
+                "en": f"{self.axis}: {formula}. The window fits exactly {self.output} "
+                f"time{'s' if self.output != 1 else ''}.",
                 "zh": f"{_ZH_AXIS[self.axis]}：{formula}。窗口恰好放下 {self.output} 次。",
             }
         starts = [i * self.stride for i in range(self.output)]

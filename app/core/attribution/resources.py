@@ -1,0 +1,133 @@
+"""What the attribution methods keep per served model, built once on first use.
+
+Random twins (for the effective-RF and filter comparisons), a private trained copy per model for
+the background feature-visualization jobs (so they never share hooks with served requests), the
+shipped top-patch files and the first-layer filter comparison. Everything is built lazily under a
+lock: a server that never shows these costs nothing extra.
+"""
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from torch import nn
+
+from app.core.attribution.feature_vis import FeatureVisOptions, visualize_channel
+from app.core.attribution.feature_vis_store import (
+    FeatureVisJobs,
+    FeatureVisStore,
+    StoredFeatureVis,
+    feature_vis_key,
+)
+from app.core.attribution.random_filters import FilterComparison, compare_first_layer_filters
+from app.core.attribution.random_init import architecture_factory, random_init_copy, trained_copy
+from app.core.attribution.top_patches import TopPatchesError, TopPatchSet, load_top_patches
+from app.core.registry import LoadedModel
+
+RANDOM_SEED = 0
+"""Seed of every random twin: the same "untrained" network on every server and every run."""
+
+T = TypeVar("T")
+
+
+def top_patches_path(models_dir: Path, model_id: str) -> Path:
+    """Where a model's shipped top-patches file lives (next to its weights)."""
+    return models_dir / f"{model_id}-top-patches.json"
+
+
+def model_feature_vis_key(
+    model: LoadedModel, layer: str, channel: int, options: FeatureVisOptions
+) -> str:
+    """The store key of one channel's visualization for this model's current weights."""
+    weights = str(model.spec.weights.get("sha256"))
+    return feature_vis_key(model.spec.id, weights, layer, channel, options)
+
+
+def render_feature_vis(
+    model: LoadedModel,
+    network: nn.Module,
+    layer: str,
+    channel: int,
+    options: FeatureVisOptions,
+    store: FeatureVisStore,
+) -> StoredFeatureVis:
+    """Optimise one channel's image on ``network`` (a copy of ``model``'s) and store it."""
+    pre = model.spec.preprocess
+    result = visualize_channel(
+        network, layer, channel, model.input_shape, pre.mean, pre.std, options
+    )
+    key = model_feature_vis_key(model, layer, channel, options)
+    return store.put(key, result, model.spec.id)
+
+
+class AttributionResources:
+    """Per-model caches and the feature-visualization worker of one app."""
+
+    def __init__(self, models_dir: Path, feature_vis_dir: Path, feature_vis_queue: int) -> None:
+        self.models_dir = models_dir
+        self.jobs = FeatureVisJobs(FeatureVisStore(feature_vis_dir), max_pending=feature_vis_queue)
+        self._cache: dict[tuple[str, str], object] = {}
+        self._lock = threading.RLock()  # a builder may need another cached item
+
+    def _once(self, kind: str, model: LoadedModel, build: Callable[[], T]) -> T:
+        key = (kind, model.spec.id)
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = build()
+            return self._cache[key]  # type: ignore[return-value]
+
+    def random_twin(self, model: LoadedModel) -> nn.Module:
+        """The model's architecture, randomly initialised with ``RANDOM_SEED``."""
+        return self._once(
+            "twin",
+            model,
+            lambda: random_init_copy(architecture_factory(model), RANDOM_SEED, model.device),
+        )
+
+    def first_layer_filters(self, model: LoadedModel) -> FilterComparison:
+        return self._once(
+            "filters",
+            model,
+            lambda: compare_first_layer_filters(model.module, self.random_twin(model)),
+        )
+
+    def top_patches(self, model: LoadedModel) -> TopPatchSet:
+        """The shipped top patches of this model's weights.
+
+        Raises:
+            TopPatchesError: none shipped, or they belong to other weights (remembered).
+        """
+
+        def load() -> TopPatchSet | TopPatchesError:
+            path = top_patches_path(self.models_dir, model.spec.id)
+            try:
+                return load_top_patches(path, str(model.spec.weights.get("sha256")))
+            except TopPatchesError as error:
+                return error
+
+        result = self._once("top_patches", model, load)
+        if isinstance(result, TopPatchesError):
+            raise result
+        return result
+
+    def feature_vis(
+        self, model: LoadedModel, layer: str, channel: int, options: FeatureVisOptions
+    ) -> StoredFeatureVis | None:
+        """The stored visualization, or None while a background job makes it.
+
+        Raises:
+            FeatureVisBusyError: the background queue is full.
+            FeatureVisFailedError: the last attempt failed.
+        """
+
+        def compute() -> StoredFeatureVis:
+            copy = self._once(
+                "private", model, lambda: trained_copy(model.module, architecture_factory(model))
+            )
+            return render_feature_vis(model, copy, layer, channel, options, self.jobs.store)
+
+        return self.jobs.request(model_feature_vis_key(model, layer, channel, options), compute)
+
+    def close(self) -> None:
+        self.jobs.shutdown()

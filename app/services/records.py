@@ -1,0 +1,91 @@
+"""Analysis records: what is kept of an analysis, its id, and its portable form for a shared store.
+
+The portable form never pickles: the input tensor travels as safetensors bytes and everything else
+as JSON, so a record written by one worker (or host) is read back exactly by another.
+"""
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from app.core.analysis import LayerStats, Prediction
+
+ANALYSIS_ID = re.compile(r"[0-9a-f]{32}")
+"""Every analysis id has this form (see `make_analysis_id`); anything else names no analysis."""
+
+
+class RecordFormatError(ValueError):
+    """Stored bytes are not a record this version can read."""
+
+
+@dataclass(frozen=True)
+class AnalysisRecord:
+    """What is kept of an analysis: enough to answer the API and to recompute any layer exactly."""
+
+    analysis_id: str
+    model_id: str
+    content_sha256: str
+    input: torch.Tensor
+    logits: list[float]
+    predictions: list[Prediction]
+    layers: list[LayerStats]
+    created_at: float
+
+    @property
+    def nbytes(self) -> int:
+        return self.input.numel() * self.input.element_size() + 64 * (
+            len(self.logits) + len(self.layers)
+        )
+
+
+def make_analysis_id(model_id: str, content_sha256: str) -> str:
+    """Stable id from model and image content: the same photo always gets the same permalink."""
+    return hashlib.sha256(f"{model_id}\n{content_sha256}".encode()).hexdigest()[:32]
+
+
+def record_to_fields(record: AnalysisRecord) -> dict[str, bytes]:
+    """`{"input": safetensors bytes, "meta": JSON bytes}` (a Redis hash's two fields)."""
+    meta = {
+        "analysis_id": record.analysis_id,
+        "model_id": record.model_id,
+        "content_sha256": record.content_sha256,
+        "logits": record.logits,
+        "predictions": [asdict(p) for p in record.predictions],
+        "layers": [asdict(layer) for layer in record.layers],
+        "created_at": record.created_at,
+    }
+    return {
+        "input": save_safetensors({"input": record.input.contiguous()}),
+        "meta": json.dumps(meta).encode(),
+    }
+
+
+def record_from_fields(fields: dict[bytes, bytes]) -> AnalysisRecord:
+    """The record `record_to_fields` wrote, bit for bit.
+
+    Raises:
+        RecordFormatError: a field is missing or malformed.
+    """
+    try:
+        meta = json.loads(fields[b"meta"])
+        inputs = load_safetensors(fields[b"input"])["input"]
+        return AnalysisRecord(
+            analysis_id=meta["analysis_id"],
+            model_id=meta["model_id"],
+            content_sha256=meta["content_sha256"],
+            input=inputs,
+            logits=[float(v) for v in meta["logits"]],
+            predictions=[Prediction(**p) for p in meta["predictions"]],
+            layers=[
+                LayerStats(**{**layer, "shape": tuple(layer["shape"])}) for layer in meta["layers"]
+            ],
+            created_at=float(meta["created_at"]),
+        )
+    except (KeyError, TypeError, ValueError, SafetensorError) as error:
+        raise RecordFormatError(f"unreadable analysis record: {error}") from error

@@ -1,0 +1,38 @@
+// Number formatting shared by every panel: short on screen, exact in the title tooltip.
+
+export function formatNumber(value, digits = 4) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "—";
+  if (value === 0) return "0";
+  const magnitude = Math.abs(value);
+  if (magnitude >= 1e5 || magnitude < 10 ** -digits) return value.toExponential(2);
+  const fixed = value.toFixed(digits);
+  return fixed.includes(".") ? fixed.replace(/\.?0+$/, "") : fixed;
+}
+
+export const formatPercent = (p) => (p < 0.001 ? "< 0.1 %" : `${(p * 100).toFixed(1)} %`);
+
+export const formatCount = (n) => n.toLocaleString("en-US");
+
+export const shapeText = (shape) => shape.join(" × ");
+
+// Create an element with attributes/properties and children in one call.
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key === "style") Object.assign(node.style, value);
+    else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+    else if (key in node && typeof value !== "string") node[key] = value;
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  node.append(...children.flat().filter((child) => child !== null && child !== undefined && child !== false));
+  return node;
+}
+
+// Replace a container's children, skipping null/undefined/false (optional parts of a panel).
+export function fill(container, ...children) {
+  container.replaceChildren(...children.flat().filter((child) => child !== null && child !== undefined && child !== false));
+}

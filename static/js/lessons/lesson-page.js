@@ -1,0 +1,21 @@
+// A lesson page: every preset gets a "show the computation" button that runs it live (a preset the
+// playground refuses, like the seeds' 7×7 / stride 3, shows why without asking again).
+import * as api from "../api.js";
+import { runAndShow, showRefusal } from "./preset-runner.js";
+
+for (const block of document.querySelectorAll(".preset[data-preset]")) {
+  const button = block.querySelector(".run-preset");
+  const target = block.querySelector(".preset-result");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const preset = await api.getPreset(block.dataset.preset);
+      if (preset.refused) await showRefusal(target, preset.operation, preset.request, preset.refused);
+      else await runAndShow(target, preset.operation, preset.request, { highlights: preset.highlights });
+    } catch (error) {
+      target.textContent = error.message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+}

@@ -1,0 +1,76 @@
+// Lessons' UI strings (en/zh) and bilingual data: JSON texts arrive as {en, zh} and are rendered
+// as two spans; lessons.css shows the one matching <html lang>, so a language switch needs no redraw.
+import { el } from "../format.js";
+import { registerStrings } from "../i18n.js";
+
+registerStrings({
+  en: {
+    "lessons.step": "step {i} of {n}",
+    "lessons.first": "first step",
+    "lessons.previous": "previous step",
+    "lessons.next": "next step",
+    "lessons.last": "last step",
+    "lessons.play": "play",
+    "lessons.pause": "pause",
+    "lessons.input": "input (padded) · channel {c}",
+    "lessons.input.plain": "input · channel {c}",
+    "lessons.filter": "filter {o} · channel {c}",
+    "lessons.products": "products · channel {c}",
+    "lessons.output": "output · channel {o}",
+    "lessons.output.shape": "output {shape}",
+    "lessons.sum": "Σ of {n} products = {total}",
+    "lessons.bias": "+ bias {bias} = {value}",
+    "lessons.zero": "(1 zero product not listed)",
+    "lessons.zeros": "({n} zero products not listed)",
+    "lessons.more": "+ {n} more",
+    "lessons.max": "max of the window = {value}",
+    "lessons.avg": "({total}) / {count} = {value}",
+    "lessons.relu": "max(0, {x}) = {value}",
+    "lessons.torch": "PyTorch computed {value}",
+    "lessons.loading": "Computing…",
+    "lessons.refused": "The playground refuses this one:",
+    "lessons.highlight": "jump to",
+    "lessons.im2col.shapes": "W_row {w} · X_col {x} = {p}, reshaped to {o}",
+    "lessons.im2col.equal": "Largest difference from F.conv2d: {diff}",
+    "lessons.im2col.w": "W_row: one row per filter",
+    "lessons.im2col.x": "X_col: one column per window",
+    "lessons.im2col.p": "W_row · X_col + bias",
+  },
+  zh: {
+    "lessons.step": "第 {i} 步，共 {n} 步",
+    "lessons.first": "第一步",
+    "lessons.previous": "上一步",
+    "lessons.next": "下一步",
+    "lessons.last": "最后一步",
+    "lessons.play": "播放",
+    "lessons.pause": "暂停",
+    "lessons.input": "输入（含填充）· 通道 {c}",
+    "lessons.input.plain": "输入 · 通道 {c}",
+    "lessons.filter": "过滤器 {o} · 通道 {c}",
+    "lessons.products": "乘积 · 通道 {c}",
+    "lessons.output": "输出 · 通道 {o}",
+    "lessons.output.shape": "输出 {shape}",
+    "lessons.sum": "{n} 个乘积之和 = {total}",
+    "lessons.bias": "+ 偏置 {bias} = {value}",
+    "lessons.zero": "（1 个为 0 的乘积未列出）",
+    "lessons.zeros": "（{n} 个为 0 的乘积未列出）",
+    "lessons.more": "+ 另外 {n} 项",
+    "lessons.max": "窗口中的最大值 = {value}",
+    "lessons.avg": "({total}) / {count} = {value}",
+    "lessons.relu": "max(0, {x}) = {value}",
+    "lessons.torch": "PyTorch 算出 {value}",
+    "lessons.loading": "计算中……",
+    "lessons.refused": "游乐场拒绝计算：",
+    "lessons.highlight": "跳到",
+    "lessons.im2col.shapes": "W_row {w} · X_col {x} = {p}，整理为 {o}",
+    "lessons.im2col.equal": "与 F.conv2d 的最大差值：{diff}",
+    "lessons.im2col.w": "W_row：每个过滤器一行",
+    "lessons.im2col.x": "X_col：每个窗口一列",
+    "lessons.im2col.p": "W_row · X_col + 偏置",
+  },
+});
+
+// {en, zh} → two spans, one shown per language.
+export function bi(text, tag = "span") {
+  return [el(tag, { class: "bi", lang: "en", text: text.en }), el(tag, { class: "bi", lang: "zh", text: text.zh })];
+}

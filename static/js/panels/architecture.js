@@ -1,0 +1,140 @@
+// Architecture strip: one block per layer (type, output shape, parameters, receptive field), in
+// execution order; layers inside a residual block are grouped under it. Keyboard: Tab reaches the
+// strip, arrow keys move between layers, Enter/Space opens one (a roving tabindex).
+import { el, formatCount, shapeText } from "../format.js";
+import { registerStrings, t } from "../i18n.js";
+
+registerStrings({
+  en: {
+    "architecture.title": "Every layer, in the order the image flows through them",
+    "architecture.help": "Each block is one layer: its type, the shape of its output (channels × height × width), its learned parameters and how many input pixels one of its units can see. Click a block (or use the arrow keys) to open it.",
+    "arch.params": "{count} params",
+    "arch.rf": "sees {size} px",
+    "arch.rf.global": "sees the whole image",
+    "arch.group": "block {name}",
+    "arch.group.sum": "output = inside + input",
+    "kind.conv": "convolution",
+    "kind.depthwise_conv": "depthwise conv",
+    "kind.batchnorm": "batch norm",
+    "kind.activation": "activation",
+    "kind.pool": "pooling",
+    "kind.linear": "fully connected",
+    "kind.block": "block output",
+    "kind.layer": "layer",
+  },
+  zh: {
+    "architecture.title": "所有层，按图像流过的顺序排列",
+    "architecture.help": "每个方块是一层：它的类型、输出形状（通道 × 高 × 宽）、学到的参数数量，以及它的一个单元能看到多少输入像素。点击方块（或用方向键）打开它。",
+    "arch.params": "{count} 个参数",
+    "arch.rf": "感受野 {size} 像素",
+    "arch.rf.global": "看到整张图",
+    "arch.group": "模块 {name}",
+    "arch.group.sum": "输出 = 模块内结果 + 输入",
+    "kind.conv": "卷积",
+    "kind.depthwise_conv": "逐通道卷积",
+    "kind.batchnorm": "批归一化",
+    "kind.activation": "激活函数",
+    "kind.pool": "池化",
+    "kind.linear": "全连接",
+    "kind.block": "模块输出",
+    "kind.layer": "层",
+  },
+});
+
+function rfText(rf) {
+  if (!rf || !rf.size || rf.size.length === 0) return "";
+  if (rf.is_global) return t("arch.rf.global");
+  const [h, w] = rf.size;
+  return t("arch.rf", { size: h === w ? `${h}×${h}` : `${h}×${w}` });
+}
+
+// The short label inside a group: "_blocks.3._expand_conv" → "_expand_conv".
+const shortName = (name, group) => (group && name.startsWith(`${group}.`) ? name.slice(group.length + 1) : name);
+
+function layerBlock(layer, group) {
+  return el(
+    "button",
+    {
+      type: "button",
+      class: `layer-block kind-${layer.kind}`,
+      tabindex: "-1",
+      dataset: { layer: layer.name },
+      title: layer.name,
+    },
+    el("span", { class: "layer-kind", text: t(`kind.${layer.kind}`) }),
+    el("span", { class: "layer-name", text: shortName(layer.name, group) }),
+    el("span", { class: "layer-type", text: layer.type }),
+    el("span", { class: "layer-shape", text: shapeText(layer.output_shape) }),
+    el("span", { class: "layer-meta", text: layer.params ? t("arch.params", { count: formatCount(layer.params) }) : "" }),
+    el("span", { class: "layer-meta", text: rfText(layer.receptive_field) }),
+  );
+}
+
+// Layers grouped by the block that contains them: [{group: name|null, layers: [...]}], in order.
+function groupLayers(layers) {
+  const blocks = new Set(layers.filter((l) => l.kind === "block").map((l) => l.name));
+  const parentOf = (name) => [...blocks].find((b) => name.startsWith(`${b}.`)) || null;
+  const groups = [];
+  for (const layer of layers) {
+    const parent = blocks.has(layer.name) ? layer.name : parentOf(layer.name);
+    const last = groups[groups.length - 1];
+    if (parent && last && last.group === parent) last.layers.push(layer);
+    else groups.push({ group: parent, layers: [layer] });
+  }
+  return groups;
+}
+
+export function renderArchitectureStrip(container, layers, options = {}) {
+  const { onSelect = () => {} } = options;
+  const strip = el("div", { class: "strip", role: "toolbar", "aria-orientation": "horizontal" });
+  for (const { group, layers: members } of groupLayers(layers)) {
+    const blocks = members.map((layer) => layerBlock(layer, group));
+    if (!group) {
+      strip.append(...blocks);
+      continue;
+    }
+    strip.append(el(
+      "div",
+      { class: "layer-group", role: "group", "aria-label": t("arch.group", { name: group }) },
+      el("span", { class: "group-label", text: t("arch.group", { name: group }) }),
+      el("div", { class: "group-members" }, blocks),
+    ));
+  }
+  container.replaceChildren(strip);
+  const buttons = [...strip.querySelectorAll(".layer-block")];
+
+  function select(name, { focus = false, scroll = true } = {}) {
+    let chosen = null;
+    for (const button of buttons) {
+      const on = button.dataset.layer === name;
+      button.classList.toggle("selected", on);
+      button.setAttribute("aria-pressed", String(on));
+      button.tabIndex = on ? 0 : -1;
+      if (on) chosen = button;
+    }
+    if (!chosen && buttons.length) buttons[0].tabIndex = 0;
+    if (chosen && scroll) chosen.scrollIntoView({ block: "nearest", inline: "nearest" });
+    if (chosen && focus) chosen.focus();
+  }
+
+  strip.addEventListener("click", (event) => {
+    const button = event.target.closest(".layer-block");
+    if (!button) return;
+    select(button.dataset.layer, { scroll: false });
+    onSelect(button.dataset.layer);
+  });
+  strip.addEventListener("keydown", (event) => {
+    const index = buttons.indexOf(document.activeElement);
+    if (index < 0) return;
+    const moves = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1, Home: -Infinity, End: Infinity };
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    const next = Math.max(0, Math.min(buttons.length - 1, index + moves[event.key]));
+    for (const button of buttons) button.tabIndex = -1;
+    buttons[next].tabIndex = 0;
+    buttons[next].focus();
+    buttons[next].scrollIntoView({ block: "nearest", inline: "nearest" });
+  });
+  select(options.selected ?? null, { scroll: false });
+  return { select };
+}

@@ -1,0 +1,130 @@
+// Receptive-field boxes, computed exactly as the server does (app/core/receptive_field/geometry.py),
+// and drawn on the model input with a margin so the part outside the image stays visible.
+import { cssVar, fitCanvas } from "../canvas.js";
+import { registerStrings, t } from "../i18n.js";
+
+registerStrings({
+  en: {
+    "rf.text": "Receptive field {size} px, jump {jump} px: input rows {top}–{bottom}, columns {left}–{right}.",
+    "rf.global": "This unit sees the whole image (every input pixel can change it).",
+    "rf.outside": "The hatched part lies outside the image: there the network sees padding (zeros).",
+    "rf.none": "The receptive field of this layer cannot be computed.",
+  },
+  zh: {
+    "rf.text": "感受野 {size} 像素，步长 {jump} 像素：输入第 {top}–{bottom} 行、第 {left}–{right} 列。",
+    "rf.global": "这个单元能看到整张图（每个输入像素都会影响它）。",
+    "rf.outside": "斜线部分在图像之外：网络在那里看到的是填充（零）。",
+    "rf.none": "无法计算这一层的感受野。",
+  },
+});
+
+const DISPLAY = 256;
+const MAX_MARGIN_FRACTION = 0.5;
+const MIN_VISIBLE_BOX = 14; // smaller boxes also get a ring, so the eye finds them
+
+// Inclusive input-pixel box of unit (y, x); may extend past the image.
+export function receptiveFieldBox(rf, y, x, [height, width]) {
+  if (!rf || !rf.size || rf.size.length === 0) return null;
+  if (rf.is_global) return { top: 0, left: 0, bottom: height - 1, right: width - 1 };
+  const top = Math.round(rf.start[0] - (rf.size[0] - 1) / 2) + y * rf.jump[0];
+  const left = Math.round(rf.start[1] - (rf.size[1] - 1) / 2) + x * rf.jump[1];
+  return { top, left, bottom: top + rf.size[0] - 1, right: left + rf.size[1] - 1 };
+}
+
+export const clipBox = (box, height, width) => ({
+  top: Math.max(box.top, 0),
+  left: Math.max(box.left, 0),
+  bottom: Math.min(box.bottom, height - 1),
+  right: Math.min(box.right, width - 1),
+});
+
+// How far (in input pixels) any unit's box of this layer reaches past the image, capped.
+function layerMargin(layer, input) {
+  const [h, w] = layer.output_shape.length === 3 ? layer.output_shape.slice(1) : [1, 1];
+  const first = receptiveFieldBox(layer.receptive_field, 0, 0, [input.height, input.width]);
+  const last = receptiveFieldBox(layer.receptive_field, h - 1, w - 1, [input.height, input.width]);
+  if (!first) return 0;
+  const reach = Math.max(-first.top, -first.left, last.bottom - input.height + 1, last.right - input.width + 1, 0);
+  return Math.min(reach, Math.ceil(Math.max(input.height, input.width) * MAX_MARGIN_FRACTION));
+}
+
+function hatch(context, x, y, w, h, color) {
+  context.save();
+  context.beginPath();
+  context.rect(x, y, w, h);
+  context.clip();
+  context.strokeStyle = color;
+  context.lineWidth = 1;
+  for (let d = -h; d < w; d += 6) {
+    context.beginPath();
+    context.moveTo(x + d, y + h);
+    context.lineTo(x + d + h, y);
+    context.stroke();
+  }
+  context.restore();
+}
+
+// Draw the input and `box` on `canvas`; returns the sentence describing the box. The canvas carries
+// the box and the drawing geometry in data attributes (what the browser tests compare to the API).
+export function drawReceptiveField(canvas, image, layer, box, input) {
+  const margin = layerMargin(layer, input);
+  const extent = Math.max(input.height, input.width) + 2 * margin;
+  const scale = DISPLAY / extent;
+  const origin = margin * scale;
+  const context = fitCanvas(canvas, DISPLAY, DISPLAY);
+  context.fillStyle = cssVar("--padding-bg");
+  context.fillRect(0, 0, DISPLAY, DISPLAY);
+  context.imageSmoothingEnabled = input.width >= 100;
+  context.drawImage(image, origin, origin, input.width * scale, input.height * scale);
+  context.imageSmoothingEnabled = false;
+  Object.assign(canvas.dataset, { scale: String(scale), origin: String(origin), box: "", clipped: "" });
+  if (!box) return t("rf.none");
+  const clipped = clipBox(box, input.height, input.width);
+  const px = (v) => origin + v * scale;
+  const [bx, by] = [px(box.left), px(box.top)];
+  const [bw, bh] = [(box.right - box.left + 1) * scale, (box.bottom - box.top + 1) * scale];
+  context.save();
+  context.fillStyle = "rgba(0, 0, 0, 0.45)";
+  context.beginPath();
+  context.rect(0, 0, DISPLAY, DISPLAY);
+  context.rect(bx, by, bw, bh);
+  context.fill("evenodd");
+  context.restore();
+  const highlight = cssVar("--highlight");
+  const outside = clipped.top !== box.top || clipped.left !== box.left
+    || clipped.bottom !== box.bottom || clipped.right !== box.right;
+  if (outside) {
+    hatch(context, bx, by, bw, bh, highlight);
+    context.drawImage(
+      image,
+      clipped.left, clipped.top, clipped.right - clipped.left + 1, clipped.bottom - clipped.top + 1,
+      px(clipped.left), px(clipped.top), (clipped.right - clipped.left + 1) * scale, (clipped.bottom - clipped.top + 1) * scale,
+    );
+    context.setLineDash([5, 4]);
+    context.lineWidth = 1.5;
+    context.strokeStyle = highlight;
+    context.strokeRect(bx, by, bw, bh);
+    context.setLineDash([]);
+  }
+  context.lineWidth = 2.5;
+  context.strokeStyle = highlight;
+  context.strokeRect(
+    px(clipped.left), px(clipped.top),
+    (clipped.right - clipped.left + 1) * scale, (clipped.bottom - clipped.top + 1) * scale,
+  );
+  if (Math.min(bw, bh) < MIN_VISIBLE_BOX) {
+    context.beginPath();
+    context.arc(bx + bw / 2, by + bh / 2, MIN_VISIBLE_BOX, 0, 2 * Math.PI);
+    context.stroke();
+  }
+  canvas.dataset.box = [box.top, box.left, box.bottom, box.right].join(",");
+  canvas.dataset.clipped = [clipped.top, clipped.left, clipped.bottom, clipped.right].join(",");
+  const rf = layer.receptive_field;
+  if (rf.is_global) return t("rf.global");
+  const sentence = t("rf.text", {
+    size: rf.size[0] === rf.size[1] ? `${rf.size[0]}×${rf.size[0]}` : rf.size.join("×"),
+    jump: rf.jump[0] === rf.jump[1] ? rf.jump[0] : rf.jump.join("×"),
+    top: box.top, bottom: box.bottom, left: box.left, right: box.right,
+  });
+  return outside ? `${sentence} ${t("rf.outside")}` : sentence;
+}

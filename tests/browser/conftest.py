@@ -1,0 +1,128 @@
+"""A real convlens server and Debian's Chromium driven by Playwright; every page is error-checked.
+
+Each test gets a fresh page whose console errors, uncaught exceptions, failed requests and CSP
+violations are collected and asserted empty when the test ends.
+"""
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from app.config import REPO_ROOT
+from app.launch import running_server
+
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Modules other issues deliver; the page imports them guarded, so a missing one only costs a 404.
+OPTIONAL_MODULES = ["/static/js/panels/attribution.js"]
+
+# Records CSP violations from the first script on; Playwright's init scripts are not subject to CSP.
+RECORD_CSP = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(`${event.violatedDirective} blocked ${event.blockedURI}`);
+});
+"""
+
+
+def chromium_path() -> str:
+    path = os.environ.get("CONVLENS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail("Chromium is missing: run `bash scripts/install-test-deps.sh` (make test does)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real server for the whole browser suite; its log is kept in pytest's temp directory."""
+    with running_server(log=tmp_path_factory.mktemp("server") / "server.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def api(base_url: str) -> Iterator[httpx.Client]:
+    """Direct API access, to compare what the page shows with what the server says."""
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class PageProblems:
+    """Everything that went wrong on a page, as text."""
+
+    console: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+
+
+def missing_optional_modules() -> set[str]:
+    return {url for url in OPTIONAL_MODULES if not (REPO_ROOT / url.lstrip("/")).exists()}
+
+
+@pytest.fixture
+def problems() -> PageProblems:
+    """The current page's problems; a test that provokes an error removes what it expects."""
+    return PageProblems()
+
+
+@pytest.fixture
+def page(browser: Browser, base_url: str, problems: PageProblems) -> Iterator[Page]:
+    context = browser.new_context(
+        base_url=base_url, viewport={"width": 1440, "height": 1000}, locale="en-US"
+    )
+    context.add_init_script(RECORD_CSP)
+    tab = context.new_page()
+    tolerated = missing_optional_modules()
+    tab.on(
+        "console",
+        lambda message: (
+            message.type == "error"
+            and message.location.get("url", "").removeprefix(base_url) not in tolerated
+            and problems.console.append(f"{message.text} ({message.location.get('url')})")
+        ),
+    )
+    tab.on("pageerror", lambda error: problems.console.append(f"uncaught: {error}"))
+    tab.on(
+        "response",
+        lambda response: (
+            response.status >= 400
+            and response.url.removeprefix(base_url) not in tolerated
+            and problems.failed_requests.append(f"{response.status} {response.url}")
+        ),
+    )
+    yield tab
+    violations = tab.evaluate("window.__cspViolations")
+    context.close()
+    assert violations == [], f"CSP violations: {violations}"
+    assert problems.console == [], f"console errors: {problems.console}"
+    assert problems.failed_requests == [], f"failed requests: {problems.failed_requests}"
+
+
+def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """Save a screenshot under tests/browser/screenshots/ (git-ignored) and return its path."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path

@@ -1,0 +1,225 @@
+"""Request limits: body cap (announced and streamed), body deadline, header limits, and the queue
+place a disconnected client gives back. Reads are counted to prove what was never read."""
+
+import itertools
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import anyio
+import pytest
+from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
+
+from app.api.limits import LimitedReceive, RequestLimits, RequestLimitsMiddleware
+from app.config import Settings
+from app.core.registry import ModelRegistry
+from app.main import create_app
+from tests.helpers import encode
+from tests.security.conftest import PHOTO_MODEL
+from tests.security.payloads import gradient_image
+from tests.security.rawasgi import ScriptedReceive, assert_error, assert_healthy, call_asgi
+
+pytestmark = pytest.mark.anyio
+
+ANALYZE = f"/api/v1/models/{PHOTO_MODEL}/analyze"
+MIB = 1024 * 1024
+CAP = Settings().max_body_bytes  # 10 MiB upload + 64 KiB multipart framing = 10,551,296
+
+
+def test_default_body_cap_is_one_upload_plus_its_framing() -> None:
+    assert CAP == 10 * MIB + 64 * 1024 == 10_551_296
+
+
+async def test_50_mb_content_length_is_refused_before_reading(running_app: FastAPI) -> None:
+    body = ScriptedReceive(itertools.repeat(b"\0" * MIB, 50))
+    headers = [("content-type", "image/png"), ("content-length", str(50 * MIB))]
+    response = await call_asgi(running_app, "POST", ANALYZE, headers, body)
+    message = assert_error(response, 413, "payload_too_large")
+    assert body.calls == 0
+    assert "52,428,800" in message and "10,551,296" in message
+    assert response.headers["connection"] == "close"
+    await assert_healthy(running_app)
+
+
+def streamed(head: bytes, chunks: int) -> tuple[Iterator[bytes], int]:
+    """`head` then `chunks` MiB of zeros (lazily), and how many reads pass the cap exactly."""
+    sizes = itertools.accumulate([len(head), *[MIB] * chunks])
+    reads = next(index for index, total in enumerate(sizes, start=1) if total > CAP)
+    return itertools.chain([head], itertools.repeat(b"\0" * MIB, chunks)), reads
+
+
+@pytest.mark.parametrize(
+    ("content_type", "head"),
+    [
+        ("image/png", b"\x89PNG\r\n\x1a\n"),
+        (
+            "multipart/form-data; boundary=cut",
+            b'--cut\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n',
+        ),
+    ],
+)
+async def test_chunked_body_over_the_cap_is_refused_while_streaming(
+    running_app: FastAPI, content_type: str, head: bytes
+) -> None:
+    chunks, reads_to_cross = streamed(head, 50)
+    body = ScriptedReceive(chunks)
+    headers = [("content-type", content_type), ("transfer-encoding", "chunked")]
+    response = await call_asgi(running_app, "POST", ANALYZE, headers, body)
+    assert_error(response, 413, "payload_too_large")
+    assert body.calls == reads_to_cross == 12  # 11 MiB + head > 10.06 MiB; the rest never read
+    await assert_healthy(running_app)
+
+
+@pytest.fixture
+async def slow_app(registry: ModelRegistry) -> AsyncIterator[FastAPI]:
+    app = create_app(Settings(body_timeout_seconds=0.3), registry=registry)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def test_a_body_trickling_past_the_deadline_is_408(slow_app: FastAPI) -> None:
+    body = ScriptedReceive([b"\x89PNG\r\n\x1a\n"] * 20, delay=0.05)
+    headers = [("content-type", "image/png")]
+    response = await call_asgi(slow_app, "POST", ANALYZE, headers, body)
+    assert "0.3 s" in assert_error(response, 408, "request_timeout")
+    assert response.headers["connection"] == "close"
+    assert body.calls < 20
+    await assert_healthy(slow_app)
+
+
+async def test_a_body_arriving_in_time_is_read_whole(slow_app: FastAPI) -> None:
+    body = ScriptedReceive([b"\x89PNG\r\n\x1a\n"] + [b"\x00"] * 9, delay=0.01)
+    response = await call_asgi(slow_app, "POST", ANALYZE, [("content-type", "image/png")], body)
+    assert_error(response, 422, "corrupt_image")  # every byte arrived and reached the decoder
+    assert body.calls == 10 + 1  # ten chunks, then the disconnect watcher's read
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "1e9", "12 34"])
+async def test_invalid_content_length_is_400(running_app: FastAPI, value: str) -> None:
+    headers = [("content-type", "image/png"), ("content-length", value)]
+    assert_error(await call_asgi(running_app, "POST", ANALYZE, headers), 400, "bad_request")
+
+
+async def test_conflicting_content_lengths_are_400(running_app: FastAPI) -> None:
+    headers = [("content-length", "10"), ("content-length", "20")]
+    assert_error(await call_asgi(running_app, "POST", ANALYZE, headers), 400, "bad_request")
+
+
+async def test_header_count_limit(running_app: FastAPI) -> None:
+    at_limit = [(f"x-h{i}", "v") for i in range(100)]
+    assert (await call_asgi(running_app, "GET", "/healthz", at_limit)).status_code == 200
+    response = await call_asgi(running_app, "GET", "/healthz", [*at_limit, ("x-one-more", "v")])
+    assert "101 headers" in assert_error(response, 431, "headers_too_large")
+    await assert_healthy(running_app)
+
+
+async def test_header_size_limit(running_app: FastAPI) -> None:
+    response = await call_asgi(running_app, "GET", "/healthz", [("cookie", "c" * 16 * 1024)])
+    assert_error(response, 431, "headers_too_large")
+    await assert_healthy(running_app)
+
+
+def body_echo_app(extra_read: bool = False) -> Callable[[Scope, Receive, Send], object]:
+    """A bare ASGI app that reads its whole body and answers with its length."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        size, more = 0, True
+        while more:
+            message = await receive()
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        last = (await receive())["type"] if extra_read else ""
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": f"{size} {last}".encode()})
+
+    return app
+
+
+def tiny_limits(timeout: float = 5.0) -> RequestLimits:
+    return RequestLimits(
+        max_body_bytes=1000, body_timeout_seconds=timeout, max_header_count=10, max_header_bytes=500
+    )
+
+
+@pytest.mark.parametrize(("size", "status"), [(1000, 200), (1001, 413)])
+async def test_the_cap_is_exact_for_any_reader(size: int, status: int) -> None:
+    # A bare app (no FastAPI handlers): the middleware answers in the one shape by itself.
+    app = RequestLimitsMiddleware(body_echo_app(), tiny_limits())
+    chunks = [b"a" * 300] * (size // 300) + [b"a" * (size % 300)]
+    response = await call_asgi(app, "POST", "/", receive=ScriptedReceive(chunks))
+    assert response.status_code == status
+    if status == 200:
+        assert response.body == b"1000 "
+    else:
+        assert response.json()["error"]["code"] == "payload_too_large"
+
+
+async def test_the_deadline_ends_with_the_body() -> None:
+    # After the last byte, reads wait for the disconnect however long that takes.
+    app = RequestLimitsMiddleware(body_echo_app(extra_read=True), tiny_limits(timeout=0.2))
+    body = ScriptedReceive([b"abc"])
+    async with anyio.create_task_group() as group:
+        group.start_soon(body_disconnect_later, body, 0.4)
+        response = await call_asgi(app, "POST", "/", receive=body)
+    assert response.status_code == 200
+    assert response.body == b"3 http.disconnect"
+
+
+async def body_disconnect_later(body: ScriptedReceive, delay: float) -> None:
+    await anyio.sleep(delay)
+    body.disconnect.set()
+
+
+async def test_limited_receive_counts_bytes() -> None:
+    limited = LimitedReceive(ScriptedReceive([b"ab", b"cde", b""]), tiny_limits())
+    for _ in range(3):
+        await limited()
+    assert (limited.body_bytes, limited.complete) == (5, True)
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    with anyio.fail_after(30):
+        while not condition():
+            await anyio.sleep(0.01)
+
+
+@pytest.fixture
+async def one_seat_app(registry: ModelRegistry) -> AsyncIterator[FastAPI]:
+    app = create_app(Settings(inference_concurrency=1, queue_size=1), registry=registry)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def test_a_disconnected_client_frees_its_place_in_the_queue(one_seat_app: FastAPI) -> None:
+    queue = one_seat_app.state.queue
+    headers = [("content-type", "image/png")]
+    photos = [encode(gradient_image(40 + i, 30), "PNG") for i in range(3)]
+    release = threading.Event()
+    answers: dict[str, object] = {}
+
+    async def post(name: str, photo: bytes, body: ScriptedReceive) -> None:
+        answers[name] = await call_asgi(one_seat_app, "POST", ANALYZE, headers, body)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(queue.run, release.wait, 30)  # holds the only running seat
+        await wait_until(lambda: queue.running == 1)
+        leaver = ScriptedReceive([photos[0]])
+        group.start_soon(post, "leaver", photos[0], leaver)
+        await wait_until(lambda: queue.admitted == 2)
+
+        full = await call_asgi(one_seat_app, "POST", ANALYZE, headers, ScriptedReceive([photos[1]]))
+        assert_error(full, 503, "busy")
+        assert full.headers["retry-after"] == "2"
+
+        leaver.disconnect.set()
+        await wait_until(lambda: "leaver" in answers)
+        assert answers["leaver"].status_code == 499
+        assert queue.admitted == 1  # the waiting place is free again
+
+        group.start_soon(post, "next", photos[2], ScriptedReceive([photos[2]]))
+        await wait_until(lambda: queue.admitted == 2)
+        release.set()
+        await wait_until(lambda: "next" in answers)
+    assert answers["next"].status_code == 200, answers["next"].text
+    assert queue.admitted == 0
+    await assert_healthy(one_seat_app)

@@ -1,0 +1,97 @@
+"""AnalysisService: batched forwards equal single ones; repeats are cached; tensors on the CPU."""
+
+import anyio
+import pytest
+import torch
+
+from app.core.analysis import analyze
+from app.core.registry import ModelRegistry
+from app.services.analyses import AnalysisNotFoundError, AnalysisService, model_input
+from app.services.inference import InferenceQueue
+from tests.conftest import sample_photo
+
+pytestmark = pytest.mark.anyio
+
+PHOTOS = ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg")
+MAX_PIXELS = 40_000_000
+
+
+def service_for(registry: ModelRegistry, queue: InferenceQueue) -> AnalysisService:
+    return AnalysisService(
+        registry,
+        queue,
+        max_image_pixels=MAX_PIXELS,
+        record_bytes=256 << 20,
+        activation_bytes=1 << 30,
+        atlas_bytes=64 << 20,
+    )
+
+
+async def test_waiting_uploads_share_one_forward_that_equals_single_forwards(
+    registry: ModelRegistry,
+) -> None:
+    queue = InferenceQueue(concurrency=1, max_waiting=16, max_batch=len(PHOTOS), batch_wait=5.0)
+    service = service_for(registry, queue)
+    model = registry.get("efficientnet-lite0")
+    records = {}
+
+    async def submit(photo: str) -> None:
+        records[photo], cached = await service.analyze(model, sample_photo(photo))
+        assert not cached
+
+    async with anyio.create_task_group() as group:
+        for photo in PHOTOS:
+            group.start_soon(submit, photo)
+    assert queue.batch_sizes == [len(PHOTOS)]
+    for photo in PHOTOS:
+        inputs = model_input(sample_photo(photo), MAX_PIXELS, model.spec.preprocess)
+        single = analyze(model, inputs)
+        record = records[photo]
+        assert torch.equal(record.input, inputs)
+        torch.testing.assert_close(
+            torch.tensor(record.logits), torch.tensor(single.logits), rtol=0, atol=1e-5
+        )
+        assert [p.index for p in record.predictions] == [p.index for p in single.predictions]
+        for layer in model.layers:
+            batched = await service.activation(record, layer.name)
+            assert batched.device.type == "cpu"
+            torch.testing.assert_close(batched, single.activations[layer.name], rtol=0, atol=1e-5)
+
+
+async def test_a_repeat_upload_is_the_cached_record_without_a_forward(
+    registry: ModelRegistry,
+) -> None:
+    queue = InferenceQueue(concurrency=1, max_waiting=4)
+    service = service_for(registry, queue)
+    model = registry.get("lenet5-mnist")
+    first, first_cached = await service.analyze(model, sample_photo("camera.png"))
+    again, again_cached = await service.analyze(model, sample_photo("camera.png"))
+    assert (first_cached, again_cached) == (False, True)
+    assert again is first
+    assert queue.batch_sizes == [1]
+    assert await service.find(first.analysis_id) is first
+
+
+async def test_identical_uploads_in_flight_share_one_forward(registry: ModelRegistry) -> None:
+    queue = InferenceQueue(concurrency=1, max_waiting=8, max_batch=8, batch_wait=0.2)
+    service = service_for(registry, queue)
+    model = registry.get("lenet5-mnist")
+    cached_flags = []
+
+    async def submit() -> None:
+        cached_flags.append((await service.analyze(model, sample_photo("camera.png")))[1])
+
+    async with anyio.create_task_group() as group:
+        for _ in range(3):
+            group.start_soon(submit)
+    assert sorted(cached_flags) == [False, True, True]
+    assert queue.batch_sizes == [1]
+
+
+@pytest.mark.parametrize("analysis_id", ["", "x" * 32, "0" * 31, "0" * 33])
+async def test_find_refuses_ids_that_no_analysis_can_have(
+    registry: ModelRegistry, analysis_id: str
+) -> None:
+    service = service_for(registry, InferenceQueue(concurrency=1, max_waiting=1))
+    with pytest.raises(AnalysisNotFoundError):
+        await service.find(analysis_id)
