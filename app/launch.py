@@ -1,4 +1,4 @@
-"""Start and stop real convlens servers (and a throwaway Redis) on loopback: for tests and benches."""
+"""Start and stop real convlens servers and a throwaway Redis on loopback (tests, benchmarks)."""
 
 import os
 import shutil

@@ -20,7 +20,7 @@ from app.api.router import api_router
 from app.config import REPO_ROOT, Settings, get_settings
 from app.core.registry import ModelRegistry, select_device
 from app.services.analyses import AnalysisService
-from app.services.inference import InferenceQueue
+from app.services.inference import InferenceQueue, fix_mmap_threshold
 from app.services.sessions import SessionHub, SessionLimits
 from app.services.shared_records import SharedRecords, redis_client
 
@@ -69,7 +69,9 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.torch_threads:
             torch.set_num_threads(settings.torch_threads)
-        models = registry or ModelRegistry.from_manifest(
+        if settings.mmap_threshold_bytes:
+            fix_mmap_threshold(settings.mmap_threshold_bytes)
+        models = registry if registry is not None else ModelRegistry.from_manifest(
             settings.models_dir, select_device(settings.device)
         )
         queue = InferenceQueue(

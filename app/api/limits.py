@@ -80,20 +80,24 @@ class RequestLimits:
 class LimitedReceive:
     """Wraps `receive`: body bytes are counted against the cap and must all arrive by a deadline.
 
-    Once the body is complete the wrapper only passes messages through: later reads wait for
-    `http.disconnect`, which may take as long as the response does.
+    The deadline runs from the app's first read, so an app that starts reading late (after a
+    long computation) is not mistaken for a slow client. Once the body is complete the wrapper
+    only passes messages through: later reads wait for `http.disconnect`, which may take as long
+    as the response does.
     """
 
     def __init__(self, receive: Receive, limits: RequestLimits) -> None:
         self._receive = receive
         self._limits = limits
-        self._deadline = time.monotonic() + limits.body_timeout_seconds
+        self._deadline: float | None = None
         self.body_bytes = 0
         self.complete = False
 
     async def __call__(self) -> Message:
         if self.complete:
             return await self._receive()
+        if self._deadline is None:
+            self._deadline = time.monotonic() + self._limits.body_timeout_seconds
         with anyio.move_on_after(self._deadline - time.monotonic()) as waiting:
             message = await self._receive()
         if waiting.cancelled_caught:

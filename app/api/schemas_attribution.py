@@ -37,7 +37,9 @@ class SaliencyOut(ClassTarget):
     noise_std: float = Field(description="standard deviation of the SmoothGrad noise, model units")
     seed: int
     max: float = Field(description="largest max-over-channels |gradient|")
-    map_png: str = Field(description=f"{PNG_DATA_URL}; black = 0, pale yellow = max")
+    map_png: str = Field(
+        description=f"{PNG_DATA_URL}; black = 0, pale yellow = the 99th percentile and above"
+    )
 
 
 class OcclusionOut(ClassTarget):

@@ -2,9 +2,12 @@
 
 The capture object owns its hooks and always removes them (in `finally`), so a model is never left
 instrumented, even when the forward raises. Outputs are detached, never copied: the architectures we
-visualize have no in-place ops, so the tensors a hook sees are the ones that stay valid.
+visualize have no in-place ops, so the tensors a hook sees are the ones that stay valid. Hooks act
+only on forwards run by the thread that entered the capture: the server runs several forwards of
+one model object at once, and each capture must see its own forward alone.
 """
 
+import threading
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Self
@@ -97,10 +100,12 @@ class ActivationCapture:
         self._stop_early = stop_early
         self._handles: list[RemovableHandle] = []
         self._entered = False
+        self._thread: int | None = None
         self.activations: dict[str, torch.Tensor] = {}
         self.order: list[str] = []
 
     def __enter__(self) -> Self:
+        self._thread = threading.get_ident()
         try:
             for name, module in self._targets.items():
                 self._handles.append(module.register_forward_hook(self._hook(name)))
@@ -128,6 +133,8 @@ class ActivationCapture:
         def record(
             _module: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor
         ) -> None:
+            if threading.get_ident() != self._thread:
+                return
             if name not in self.activations:
                 self.activations[name] = output.detach()
                 self.order.append(name)
@@ -140,6 +147,8 @@ class ActivationCapture:
         """Forward `batch` under the hooks; returns the model output, or None if stopped early."""
         if not self._entered:
             raise RuntimeError("ActivationCapture.run() must be called inside the `with` block")
+        if threading.get_ident() != self._thread:
+            raise RuntimeError("ActivationCapture.run() must run on the thread that entered it")
         try:
             return self.model(batch)
         except _StopForward:

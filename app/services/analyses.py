@@ -1,10 +1,15 @@
 """Analyses: upload bytes → cached analysis record, feature maps, atlases.
 
 Three byte-bounded caches, each keyed by content: records (input tensor, predictions, layer stats:
-small, kept long), activations (every layer's float32 maps: large, evicted first and recomputed from
-the record's input tensor with one forward), and encoded atlas PNGs. Identical uploads in flight at
-the same moment share one forward; different uploads for one model waiting at the same moment share
-a batched forward. With a shared store (Redis), records made by any worker are found by every other.
+small, kept long), activations (one layer's float32 maps each), and encoded atlas PNGs. Identical
+uploads in flight at the same moment share one forward; different uploads for one model waiting at
+the same moment share a batched forward. With a shared store (Redis), records made by any worker
+are found by every other.
+
+A layer's maps are computed when first asked for, by a single-image forward that stops at that
+layer, and only that layer is kept. Keeping every layer of every upload (77 MiB per photo for
+EfficientNet-Lite0) would flush a class's working set with each upload; and because every served
+map comes from the same single-image computation, every worker and host serves identical floats.
 """
 
 import hashlib
@@ -64,6 +69,7 @@ class AnalysisService:
         )
         self.inputs: ByteLRU[bytes] = ByteLRU(atlas_bytes // 8, len)
         self._inflight: dict[str, anyio.Event] = {}
+        self._recomputing: dict[tuple[str, str], anyio.Event] = {}
 
     async def analyze(self, model: LoadedModel, data: bytes) -> tuple[AnalysisRecord, bool]:
         """The analysis of `data` by `model` and whether it came from the cache."""
@@ -93,7 +99,7 @@ class AnalysisService:
             model_input, data, self.max_image_pixels, model.spec.preprocess
         )
         result: AnalysisResult = await self.queue.run_batched(
-            model.spec.id, inputs, partial(analyze_batch, model)
+            model.spec.id, inputs, partial(analyze_batch, model, keep_activations=False)
         )
         record = AnalysisRecord(
             analysis_id=analysis_id,
@@ -106,8 +112,6 @@ class AnalysisService:
             created_at=time.time(),
         )
         self.records.put(analysis_id, record)
-        for name, tensor in result.activations.items():
-            self.activations.put((analysis_id, name), tensor)
         if self.shared is not None:
             await self.shared.put(record)
         return record
@@ -149,16 +153,24 @@ class AnalysisService:
         return model
 
     async def activation(self, record: AnalysisRecord, layer: str) -> torch.Tensor:
-        """One layer's exact output for this analysis (recomputed with one forward if evicted)."""
-        cached = self.activations.get((record.analysis_id, layer))
+        """One layer's exact output for this analysis (one forward up to it, shared by callers)."""
+        key = (record.analysis_id, layer)
+        while (cached := self.activations.get(key)) is None:
+            pending = self._recomputing.get(key)
+            if pending is None:
+                break
+            await pending.wait()
         if cached is not None:
             return cached
-        model = self.model_of(record)
-        names = [info.name for info in model.layers]
-        recomputed = await self.queue.run(recompute_activations, model, record.input, names)
-        for name, tensor in recomputed.items():
-            self.activations.put((record.analysis_id, name), tensor)
-        return recomputed[layer]
+        done = self._recomputing[key] = anyio.Event()
+        try:
+            model = self.model_of(record)
+            maps = await self.queue.run(recompute_activations, model, record.input, [layer])
+            self.activations.put(key, maps[layer])
+        finally:
+            del self._recomputing[key]
+            done.set()
+        return maps[layer]
 
     async def atlas(self, record: AnalysisRecord, layer: str) -> Atlas:
         """The layer's atlas PNG with its per-tile ranges (encoded once, then cached)."""

@@ -12,6 +12,7 @@ holds its own admitted place, and a job cancelled before its batch starts leaves
 cancelled leader hands the lead to the next in line).
 """
 
+import ctypes
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -22,6 +23,22 @@ import anyio.to_thread
 
 T = TypeVar("T")
 Item = TypeVar("Item")
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter number
+
+
+def fix_mmap_threshold(threshold_bytes: int) -> bool:
+    """Make glibc return freed blocks of at least `threshold_bytes` to the OS at once.
+
+    glibc raises its mmap threshold each time a large block is freed, so later feature maps (MBs
+    each, allocated by many worker threads) come from per-thread heaps that rarely shrink. Measured
+    on EfficientNet-Lite0: 160 photo analyses grew the server to 10.8 GB RSS with 1.15 GB of
+    caches; with a fixed 64 KiB threshold it stays near 1.5 GB. False where libc is not glibc.
+    """
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, threshold_bytes))
+    except (OSError, AttributeError):
+        return False
 
 
 class QueueFullError(RuntimeError):

@@ -57,9 +57,15 @@ export function paintValues(values, width, height, scale) {
 }
 
 // A horizontal colour bar with its end values (and 0 for a diverging scale) under it.
+// Drawn at the canvas's CSS size (which follows the text size) on this screen's pixel density.
 export function drawLegend(canvas, scale, format) {
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth || 240;
+  const height = canvas.clientHeight || 34;
+  canvas.width = Math.round(width * ratio);
+  canvas.height = Math.round(height * ratio);
   const context = canvas.getContext("2d");
-  const { width, height } = canvas;
+  context.setTransform(ratio, 0, 0, ratio, 0, 0);
   const barHeight = Math.round(height * 0.45);
   context.clearRect(0, 0, width, height);
   const lut = LUTS[scale.mode];

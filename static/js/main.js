@@ -58,30 +58,33 @@ function announceView() {
   }));
 }
 
+// The model <select> is the source of truth: a card that arrives after the choice changed again is
+// dropped, so quick switching can never pair one model's card with another model's analysis.
 async function selectModel(modelId) {
-  state.card = await data.model(modelId);
   $("model-select").value = modelId;
-  $("model-description").textContent = state.card.description;
-  $("draw-panel").hidden = state.card.preprocessing.kind !== "mnist";
+  const card = await data.model(modelId);
+  if ($("model-select").value !== modelId) return;
+  if (state.card?.id === modelId) return;
+  state.card = card;
+  $("model-description").textContent = card.description;
+  $("draw-panel").hidden = card.preprocessing.kind !== "mnist";
   inputPanel.setModel(modelId);
-  state.layer = state.card.layers[0].name;
-  state.channel = 0;
-  state.unit = null;
-  state.analysis = null;
-  state.strip = null;
+  Object.assign(state, { layer: card.layers[0].name, channel: 0, unit: null, analysis: null, strip: null });
   for (const id of ["prediction-panel", "architecture-panel", "layer-panel", "channel-panel", "explain-panel", "filters-panel", "attribution-panel"]) {
     $(id).hidden = true;
   }
 }
 
 async function analyzeImage(blob, modelId = null) {
-  if (modelId && modelId !== state.card.id) await selectModel(modelId);
+  const wanted = modelId || $("model-select").value;
   analyzeController?.abort();
   const controller = (analyzeController = new AbortController());
-  setStatus(t("status.analyzing", { model: state.card.name }), { busy: true });
   try {
-    const analysis = await api.analyze(state.card.id, blob, controller.signal);
-    if (controller !== analyzeController) return;
+    await selectModel(wanted);
+    if (controller !== analyzeController || state.card?.id !== wanted) return;
+    setStatus(t("status.analyzing", { model: state.card.name }), { busy: true });
+    const analysis = await api.analyze(wanted, blob, controller.signal);
+    if (controller !== analyzeController || state.card.id !== analysis.model_id) return;
     await showAnalysis(analysis);
   } catch (error) {
     if (error.name !== "AbortError") showError(error);
@@ -104,11 +107,16 @@ async function showAnalysis(analysis) {
   setStatus(t("status.done", { layers: analysis.layers.length }));
 }
 
+// Moving to a layer of the same output shape (conv → batch norm → activation) keeps the channel and
+// unit, so a student follows one number through the steps; otherwise the view starts afresh on
+// channel 0 (the strongest unit of a vector layer, e.g. the predicted class).
 async function openLayer(name, { keepChannel = false, scroll = false } = {}) {
   const layer = layerInfo(name);
   if (!layer || !state.analysis) return;
-  if (!keepChannel) state.unit = null;
-  if (!keepChannel && name !== state.layer) state.channel = 0;
+  const previous = layerInfo(state.layer);
+  const sameShape = previous && previous.output_shape.join() === layer.output_shape.join();
+  const fresh = !keepChannel && !sameShape;
+  if (fresh) Object.assign(state, { channel: 0, unit: null });
   state.layer = name;
   state.channel = Math.min(state.channel, layer.output_shape[0] - 1);
   state.strip?.select(name);
@@ -116,8 +124,15 @@ async function openLayer(name, { keepChannel = false, scroll = false } = {}) {
   try {
     const atlas = await data.layerAtlas(state.analysis.analysis_id, name);
     if (state.layer !== name) return;
+    if (fresh && layer.output_shape.length === 1) {
+      const classifier = name === state.card.layers[state.card.layers.length - 1].name;
+      state.channel = classifier
+        ? state.analysis.predictions[0].index
+        : strongestIndex(data.tileValues(atlas, 0).slice(0, layer.output_shape[0]));
+    }
+    const hasFilters = layer.kind === "conv" || layer.kind === "depthwise_conv";
     $("layer-panel").hidden = false;
-    $("filters-panel").hidden = false;
+    $("filters-panel").hidden = !hasFilters;
     layerPanel.show({ card: state.card, layer, stats: layerStats(name), atlas, selected: state.channel, sort: layerPanel.sort });
     filtersPanel.show({ modelId: state.card.id, layer, channel: state.channel }).catch(showError);
     await openChannel(state.channel);
@@ -144,9 +159,14 @@ async function openChannel(channel) {
   await channelPanel.show({ card: state.card, layer, channel, channelData, inputUrl: state.analysis.input_url, unit: state.unit });
 }
 
-function strongestUnit(channelData) {
+function strongestIndex(values) {
   let best = 0;
-  channelData.values.forEach((v, i) => { if (v > channelData.values[best]) best = i; });
+  values.forEach((v, i) => { if (v > values[best]) best = i; });
+  return best;
+}
+
+function strongestUnit(channelData) {
+  const best = strongestIndex(channelData.values);
   return { y: Math.floor(best / channelData.shape[1]), x: best % channelData.shape[1] };
 }
 

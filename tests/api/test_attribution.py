@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from PIL import Image
 
 from app.config import REPO_ROOT, Settings
+from app.core.attribution.colormap import OVERLAY_MAX_ALPHA
 from app.core.attribution.effective_rf import effective_receptive_field
 from app.core.attribution.gradcam import grad_cam
 from app.core.attribution.saliency import SmoothGradOptions, saliency
@@ -52,14 +53,16 @@ async def test_grad_cam_defaults_to_the_last_map_and_the_top_class(
     aid = await analysis(client, "lenet5-mnist", DIGIT)
     body = (await client.get(f"/api/v1/analyses/{aid}/grad-cam")).json()
     model = registry.get("lenet5-mnist")
-    expected = grad_cam(model.module, record_input(app, aid), "relu2")
+    field = model.layer_index["relu2"].receptive_field.rf
+    expected = grad_cam(model.module, record_input(app, aid), "relu2", None, field)
     top = app.state.analyses.record(aid).predictions[0]
     assert (body["layer"], body["class_index"], body["label"]) == ("relu2", top.index, top.label)
     np.testing.assert_array_equal(np.array(body["cam"], dtype=np.float32), expected.cam.numpy())
     assert body["score"] == expected.score
     overlay = data_url_image(body["overlay_png"])
     assert overlay.shape == (28, 28, 4)
-    assert overlay[..., 3].max() > 0
+    alpha = np.rint(expected.upsampled.numpy() * OVERLAY_MAX_ALPHA)
+    np.testing.assert_array_equal(overlay[..., 3], alpha)
 
 
 async def test_grad_cam_explicit_layer_class_and_errors(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, sync_playwright
 
 from app.config import REPO_ROOT
 from app.launch import running_server
@@ -109,20 +109,31 @@ def page(browser: Browser, base_url: str, problems: PageProblems) -> Iterator[Pa
         lambda response: (
             response.status >= 400
             and response.url.removeprefix(base_url) not in tolerated
-            and problems.failed_requests.append(f"{response.status} {response.url}")
+            and problems.failed_requests.append(
+                f"{response.status} {response.url} {response.text()[:200]}"
+            )
         ),
     )
     yield tab
     violations = tab.evaluate("window.__cspViolations")
     context.close()
-    assert violations == [], f"CSP violations: {violations}"
-    assert problems.console == [], f"console errors: {problems.console}"
-    assert problems.failed_requests == [], f"failed requests: {problems.failed_requests}"
+    found = {
+        "CSP violations": violations,
+        "console errors": problems.console,
+        "failed requests": problems.failed_requests,
+    }
+    assert not any(found.values()), "\n".join(f"{k}: {v}" for k, v in found.items() if v)
 
 
-def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
-    """Save a screenshot under tests/browser/screenshots/ (git-ignored) and return its path."""
+def screenshot(page: Page, name: str, target: Locator | None = None) -> Path:
+    """Save the viewport (or one element) as tests/browser/screenshots/<name>.png (git-ignored).
+
+    `scripts/publish_screenshots.py` copies the ones the README shows to docs/screenshots/.
+    """
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
+    if target is None:
+        page.screenshot(path=str(path))
+    else:
+        target.screenshot(path=str(path))
     return path

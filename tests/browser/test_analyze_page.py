@@ -4,14 +4,10 @@ Numbers shown are compared with independent API reads: predictions, receptive-fi
 found in the drawn pixels), and unit arithmetic sums (to 1e-4) for convolutions of every flavour.
 """
 
-import shutil
-from pathlib import Path
-
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.config import REPO_ROOT
 from tests.browser.conftest import PageProblems, screenshot
 from tests.browser.pages import (
     api_unit_value,
@@ -29,7 +25,6 @@ from tests.conftest import SKIMAGE_DATA, sample_photo
 pytestmark = pytest.mark.browser
 
 CAT_LABELS = ("tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat")
-README_SHOTS = REPO_ROOT / "docs" / "screenshots"
 
 # (layer, channel, unit y, unit x): a stem unit on the padded border, a stride-2 depthwise unit
 # behind a hidden TF-"SAME" pad, and a 1×1 projection over 144 input channels.
@@ -38,12 +33,6 @@ CONV_UNITS = [
     ("_blocks.1._depthwise_conv", 40, 55, 55),
     ("_blocks.2._project_conv", 3, 10, 20),
 ]
-
-
-def publish(path: Path, name: str) -> None:
-    """Copy a screenshot to docs/screenshots/ for the README."""
-    README_SHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(path, README_SHOTS / name)
 
 
 def analyze_chelsea(page: Page) -> str:
@@ -68,6 +57,7 @@ def test_photo_predictions_receptive_fields_and_unit_arithmetic(
         [p["probability"] for p in expected["predictions"]]
     )
     assert any(label in CAT_LABELS for label, _ in shown)
+    screenshot(page, "photo-overview")
     card = api.get("/api/v1/models/efficientnet-lite0").json()
     shapes = {layer["name"]: layer["output_shape"] for layer in card["layers"]}
 
@@ -98,7 +88,7 @@ def test_photo_predictions_receptive_fields_and_unit_arithmetic(
     pick_channel(page, "_conv_stem", 7)
     hover_unit(page, "_conv_stem", 7, 111, 111, [112, 112])
     expect(page.locator("#rf-text")).to_contain_text("outside the image")
-    publish(screenshot(page, "photo-stem"), "analyze-photo.png")
+    screenshot(page, "unit-arithmetic", page.locator(".panel-pair"))
 
 
 def test_classifier_softmax_and_pooling_explainers(page: Page, api: httpx.Client) -> None:
@@ -135,7 +125,9 @@ def test_drawing_a_digit_updates_every_layer(page: Page, api: httpx.Client) -> N
     total = float(page.locator("#conv-total").get_attribute("data-total"))
     analysis = page.locator("#predictions").get_attribute("data-analysis-id")
     assert total == pytest.approx(api_unit_value(api, analysis, "conv2", 5, 4, 6), abs=1e-4)
-    publish(screenshot(page, "digit-seven"), "draw-digit.png")
+    screenshot(page, "digit-arithmetic", page.locator(".panel-pair"))
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "digit-seven")
 
     page.locator("#draw-clear").click()
     draw(page, [[(140, 40), (140, 245)]])  # a "1"
@@ -163,7 +155,8 @@ def test_language_switch_persists(page: Page) -> None:
     expect(page.locator("#input-title")).to_contain_text("选择模型和图片")
     expect(page.locator("#prediction-title")).to_contain_text("网络看到了什么")
     expect(page.locator(".layer-block.selected .layer-kind")).to_have_text("卷积")
-    publish(screenshot(page, "chinese"), "analyze-zh.png")
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "chinese")
     page.reload()
     expect(page.locator("#input-title")).to_contain_text("选择模型和图片")
     page.locator("#lang-toggle").click()
@@ -193,7 +186,8 @@ def test_dark_large_text_mode(page: Page) -> None:
     expect(page.locator("html")).to_have_class("large-text")
     assert page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)") > 20
     open_layer(page, "_blocks.5._expand_act")
-    publish(screenshot(page, "dark-large", full_page=False), "analyze-dark-large.png")
+    page.locator("#layer-panel").scroll_into_view_if_needed()
+    screenshot(page, "dark-large")
 
 
 def test_a_broken_file_gets_a_friendly_message(page: Page, problems: PageProblems) -> None:

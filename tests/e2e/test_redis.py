@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.launch import running_redis, running_server
+from app.launch import running_redis, running_servers
 from tests.conftest import sample_photo
 
 pytestmark = pytest.mark.e2e
@@ -27,11 +27,12 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def servers(redis_url: str) -> Iterator[tuple[httpx.Client, httpx.Client]]:
-    env = {"CONVLENS_REDIS_URL": redis_url}
+    """Server one runs two workers behind one port and its client opens a fresh connection for
+    every request, so requests land on either worker; server two is a single process."""
+    fresh_connection_each_time = httpx.Limits(max_keepalive_connections=0)
     with (
-        running_server(env=env) as first,
-        running_server(env=env) as second,
-        httpx.Client(base_url=first, timeout=60) as one,
+        running_servers(env={"CONVLENS_REDIS_URL": redis_url}, workers=(2, 1)) as (first, second),
+        httpx.Client(base_url=first, timeout=60, limits=fresh_connection_each_time) as one,
         httpx.Client(base_url=second, timeout=60) as other,
     ):
         yield one, other
@@ -129,15 +130,12 @@ def test_students_on_one_server_follow_a_presenter_on_the_other(
     assert not reader.is_alive()
 
 
-def test_two_workers_behind_one_port_share_records_through_redis(redis_url: str) -> None:
-    env = {"CONVLENS_REDIS_URL": redis_url}
-    fresh_connection_each_time = httpx.Limits(max_keepalive_connections=0)
-    with (
-        running_server(env=env, workers=2) as base,
-        httpx.Client(base_url=base, timeout=60, limits=fresh_connection_each_time) as http,
-    ):
-        made = analyze(http, "astronaut.png")
-        url = f"/api/v1/analyses/{made['analysis_id']}/layers/_blocks.3/atlas.png"
-        answers = [http.get(url) for _ in range(12)]
-        assert [response.status_code for response in answers] == [200] * 12
-        assert len({response.content for response in answers}) == 1
+def test_every_worker_behind_one_port_serves_every_record(
+    servers: tuple[httpx.Client, httpx.Client],
+) -> None:
+    one, _ = servers
+    made = analyze(one, "astronaut.png")
+    url = f"/api/v1/analyses/{made['analysis_id']}/layers/_blocks.3/atlas.png"
+    answers = [one.get(url) for _ in range(12)]
+    assert [response.status_code for response in answers] == [200] * 12
+    assert len({response.content for response in answers}) == 1

@@ -38,6 +38,7 @@ async def test_50_mb_content_length_is_refused_before_reading(running_app: FastA
     assert body.calls == 0
     assert "52,428,800" in message and "10,551,296" in message
     assert response.headers["connection"] == "close"
+    assert response.headers["x-content-type-options"] == "nosniff"  # refusals get every header
     await assert_healthy(running_app)
 
 
@@ -119,10 +120,13 @@ async def test_header_size_limit(running_app: FastAPI) -> None:
     await assert_healthy(running_app)
 
 
-def body_echo_app(extra_read: bool = False) -> Callable[[Scope, Receive, Send], object]:
-    """A bare ASGI app that reads its whole body and answers with its length."""
+def body_echo_app(
+    extra_read: bool = False, think: float = 0.0
+) -> Callable[[Scope, Receive, Send], object]:
+    """A bare ASGI app that reads its whole body (after `think` seconds) and answers its length."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await anyio.sleep(think)
         size, more = 0, True
         while more:
             message = await receive()
@@ -163,6 +167,13 @@ async def test_the_deadline_ends_with_the_body() -> None:
         response = await call_asgi(app, "POST", "/", receive=body)
     assert response.status_code == 200
     assert response.body == b"3 http.disconnect"
+
+
+async def test_the_deadline_starts_when_the_app_reads() -> None:
+    # An app busy for longer than the deadline before reading is not a slow client.
+    app = RequestLimitsMiddleware(body_echo_app(think=0.3), tiny_limits(timeout=0.2))
+    response = await call_asgi(app, "POST", "/", receive=ScriptedReceive([b"abcd"]))
+    assert (response.status_code, response.body) == (200, b"4 ")
 
 
 async def body_disconnect_later(body: ScriptedReceive, delay: float) -> None:

@@ -95,3 +95,27 @@ async def test_find_refuses_ids_that_no_analysis_can_have(
     service = service_for(registry, InferenceQueue(concurrency=1, max_waiting=1))
     with pytest.raises(AnalysisNotFoundError):
         await service.find(analysis_id)
+
+
+async def test_a_layer_is_computed_once_for_concurrent_readers_and_alone(
+    registry: ModelRegistry,
+) -> None:
+    queue = InferenceQueue(concurrency=2, max_waiting=8)
+    service = service_for(registry, queue)
+    model = registry.get("efficientnet-lite0")
+    record, _ = await service.analyze(model, sample_photo("coffee.png"))
+    assert len(service.activations) == 0
+    completed_before = queue.completed
+    maps = []
+
+    async def read() -> None:
+        maps.append(await service.activation(record, "_blocks.4"))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(3):
+            group.start_soon(read)
+    assert queue.completed == completed_before + 1
+    assert maps[0] is maps[1] is maps[2]
+    assert len(service.activations) == 1
+    single = analyze(model, record.input)
+    assert torch.equal(maps[0], single.activations["_blocks.4"])

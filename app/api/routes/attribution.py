@@ -40,6 +40,9 @@ from app.core.registry import LayerInfo, LoadedModel
 MAX_OCCLUSION_WINDOWS = 4096
 """A 224×224 map with stride 4 (2,916 windows) is allowed; stride 1 (~50,000 forwards) is not."""
 MAX_SMOOTHGRAD_SAMPLES = 64
+SALIENCY_SATURATION = 0.99
+"""Saliency PNGs reach full strength at the 99th percentile: raw gradients have a few extreme
+pixels that would leave the rest black (the JSON's ``max`` stays the true maximum)."""
 FEATURE_MAP_KINDS = ("conv", "depthwise_conv", "batchnorm", "activation", "block")
 
 router = APIRouter(prefix="/api/v1", tags=["attribution"], lifespan=attribution_lifespan)
@@ -99,7 +102,8 @@ async def grad_cam_map(
     target = checked_class(model, class_index)
 
     def compute() -> GradCamOut:
-        result = grad_cam(model.module, record.input, info.name, target)
+        field = info.receptive_field.rf
+        result = grad_cam(model.module, record.input, info.name, target, field)
         return GradCamOut(
             analysis_id=record.analysis_id,
             layer=info.name,
@@ -151,7 +155,7 @@ async def saliency_map(
             noise_std=result.noise_std,
             seed=seed,
             max=float(result.map.max()),
-            map_png=data_url(sequential_png(result.map.numpy())),
+            map_png=data_url(sequential_png(result.map.numpy(), SALIENCY_SATURATION)),
         )
 
     return await run_queued(request, compute)

@@ -33,10 +33,14 @@ SEQUENTIAL = _palette(SEQUENTIAL_ANCHORS)
 DIVERGING = _palette(DIVERGING_ANCHORS)
 
 
-def scale_by_max(values: np.ndarray) -> np.ndarray:
-    """Non-negative ``values`` over their maximum (all zeros stay zeros): 0 keeps meaning 0."""
+def scale_by_max(values: np.ndarray, quantile: float = 1.0) -> np.ndarray:
+    """Non-negative ``values`` over their ``quantile`` (1.0: the maximum); 0 keeps meaning 0.
+
+    A quantile below 1 saturates the few largest values, so a map whose mass is spread thinly
+    (a raw gradient, with a handful of extreme pixels) stays visible.
+    """
     values = np.asarray(values, dtype=np.float64)
-    peak = float(values.max()) if values.size else 0.0
+    peak = float(np.quantile(values, quantile)) if values.size else 0.0
     return values / peak if peak > 0 else np.zeros_like(values)
 
 
@@ -44,9 +48,9 @@ def _indices(unit: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(unit, 0.0, 1.0) * (PALETTE_SIZE - 1)).astype(np.uint8)
 
 
-def sequential_png(values: np.ndarray) -> bytes:
-    """(H, W) non-negative map → RGB PNG, 0 black and the maximum pale yellow."""
-    return png_bytes(SEQUENTIAL[_indices(scale_by_max(values))])
+def sequential_png(values: np.ndarray, quantile: float = 1.0) -> bytes:
+    """(H, W) non-negative map → RGB PNG, 0 black and the ``quantile`` and above pale yellow."""
+    return png_bytes(SEQUENTIAL[_indices(scale_by_max(values, quantile))])
 
 
 def overlay_png(values: np.ndarray) -> bytes:

@@ -19,14 +19,15 @@ from app.core.attribution.hooks import (
     model_device,
     model_dtype,
 )
+from app.core.receptive_field import ReceptiveField
 
 
 @dataclass(frozen=True)
 class GradCam:
     """A class activation map at the layer's resolution and stretched to the input.
 
-    ``cam`` is the raw (h, w) ReLU(Σ α_k A_k); ``upsampled`` is it resized bilinearly to the
-    input's (H, W) and scaled to [0, 1] by its own range (all zeros when the map is flat).
+    ``cam`` is the raw (h, w) ReLU(Σ α_k A_k); ``upsampled`` is it stretched to the input's
+    (H, W) and scaled to [0, 1] by its own range (all zeros when the map is flat).
     """
 
     layer: str
@@ -37,10 +38,46 @@ class GradCam:
     upsampled: torch.Tensor
 
 
+def stretch_to_input(
+    cam: torch.Tensor, field: ReceptiveField | None, size: tuple[int, int]
+) -> torch.Tensor:
+    """Bilinear resize of an (h, w) map to the input, each unit placed at its field's centre.
+
+    Unit (i, j) sees input pixels centred on ``start + (i, j) * jump``; interpolating between
+    those centres (and holding the edge values beyond them) keeps the map over the pixels it is
+    about. A plain resize assumes the units tile the image evenly, which is off by several pixels
+    for unpadded convolutions (LeNet's 10×10 ``conv2`` sees pixels 0–27 but is centred on 4.5–22.5).
+    Without a field (or with a global one) the plain resize is used.
+    """
+    if field is None or field.is_global:
+        return functional.interpolate(
+            cam[None, None], size=size, mode="bilinear", align_corners=False
+        )[0, 0]
+    axes = []
+    for axis in (0, 1):
+        units = cam.shape[axis]
+        position = (torch.arange(size[axis], dtype=cam.dtype) - field.start[axis]) / field.jump[
+            axis
+        ]
+        axes.append(2 * position / (units - 1) - 1 if units > 1 else torch.zeros_like(position))
+    grid_y, grid_x = torch.meshgrid(axes[0], axes[1], indexing="ij")
+    grid = torch.stack((grid_x, grid_y), dim=-1)[None].to(cam.device)
+    return functional.grid_sample(
+        cam[None, None], grid, mode="bilinear", padding_mode="border", align_corners=True
+    )[0, 0]
+
+
 def grad_cam(
-    model: nn.Module, inputs: torch.Tensor, layer: str, class_index: int | None = None
+    model: nn.Module,
+    inputs: torch.Tensor,
+    layer: str,
+    class_index: int | None = None,
+    field: ReceptiveField | None = None,
 ) -> GradCam:
     """Grad-CAM of one (C, H, W) input at ``layer`` for ``class_index`` (default: top class).
+
+    ``field`` (the layer's receptive field) places the map over the input exactly; see
+    ``stretch_to_input``.
 
     Raises:
         KeyError: no such layer.
@@ -60,9 +97,7 @@ def grad_cam(
         (gradient,) = torch.autograd.grad(score, activation)
     weights = gradient[0].mean(dim=(1, 2))
     cam = torch.relu(torch.einsum("k,khw->hw", weights, activation[0].detach()))
-    resized = functional.interpolate(
-        cam[None, None], size=tuple(inputs.shape[-2:]), mode="bilinear", align_corners=False
-    )[0, 0]
+    resized = stretch_to_input(cam, field, (inputs.shape[-2], inputs.shape[-1]))
     low, high = resized.min(), resized.max()
     upsampled = (resized - low) / (high - low) if high > low else torch.zeros_like(resized)
     return GradCam(

@@ -3,9 +3,13 @@
 A ``window`` slides over the input in steps of ``stride``; every covered pixel gets the ``fill``
 value (grey, or the background of a digit). Window positions follow Captum's ``Occlusion``: along
 an axis of length n the offsets are 0, s, 2s, … ceil((n − w) / s) · s, the last window clipped at
-the edge, so maps are comparable one to one. All occluded copies are scored in batches of
-``batch_size`` images, which is the whole point: a 224×224 map is a few forward passes, not
-hundreds.
+the edge, so maps are comparable one to one.
+
+Speed comes from not recomputing what a window cannot change. When the model is a chain of
+stages (``local_forward.chain_of``), the first stages run only on a crop around the window's
+growing footprint, until that footprint covers ``LOCAL_SHARE`` of a stage's map; from there the
+occluded copies run as full maps in batches of ``batch_size``. Other models run every occluded
+copy in full, batched. Either way the scores equal one forward per copy up to float rounding.
 """
 
 import math
@@ -15,6 +19,10 @@ import torch
 from torch import nn
 
 from app.core.attribution.hooks import class_index_of, model_device, model_dtype
+from app.core.attribution.local_forward import Change, Stage, chain_of, local_shares, propagate
+
+LOCAL_SHARE = 0.25
+"""Crops stop paying off once a window's footprint covers this share of a stage's map."""
 
 
 @dataclass(frozen=True)
@@ -55,9 +63,12 @@ def occlusion(
     stride: tuple[int, int],
     fill: torch.Tensor,
     class_index: int | None = None,
-    batch_size: int = 32,
+    batch_size: int = 16,
+    local: bool = True,
 ) -> Occlusion:
     """Occlusion map of one (C, H, W) input; ``fill`` is one value per channel (model units).
+
+    ``local=False`` forces full forwards of every occluded copy (the reference path).
 
     Raises:
         ValueError: bad window, stride, batch size, fill shape or class index.
@@ -71,19 +82,26 @@ def occlusion(
     fill_column = fill.to(image.device, image.dtype).reshape(-1, 1, 1)
     if fill_column.shape[0] not in (1, channels):
         raise ValueError(f"fill needs 1 or {channels} values, got {fill_column.shape[0]}")
-    positions = [(top, left) for top in rows for left in cols]
-    scores = []
+    regions = [
+        ((top, min(top + window[0], height) - 1), (left, min(left + window[1], width) - 1))
+        for top in rows
+        for left in cols
+    ]
+    stages = chain_of(model, (channels, height, width)) if local else None
     with torch.inference_mode():
-        logits = model(image.unsqueeze(0))
-        index = class_index_of(logits, class_index)
-        for start in range(0, len(positions), batch_size):
-            chunk = positions[start : start + batch_size]
-            batch = image.expand(len(chunk), -1, -1, -1).clone()
-            for item, (top, left) in enumerate(chunk):
-                batch[item, :, top : top + window[0], left : left + window[1]] = fill_column
-            scores.append(model(batch)[:, index])
+        if stages and stages[0].field is not None:
+            maps = [image.unsqueeze(0)]
+            for stage in stages:
+                maps.append(stage.module(maps[-1]))
+            logits = maps[-1]
+            index = class_index_of(logits, class_index)
+            scores = _local_scores(stages, maps, regions, fill_column, index, batch_size)
+        else:
+            logits = model(image.unsqueeze(0))
+            index = class_index_of(logits, class_index)
+            scores = _full_scores(model, image, regions, fill_column, index, batch_size)
         base = logits[0, index]
-        drops = (base - torch.cat(scores)).reshape(len(rows), len(cols)).cpu()
+        drops = (base - scores).reshape(len(rows), len(cols)).cpu()
     return Occlusion(
         class_index=index,
         score=float(base),
@@ -94,6 +112,61 @@ def occlusion(
         drops=drops,
         pixel_map=_pixel_map(drops, rows, cols, window, (height, width)),
     )
+
+
+Region = tuple[tuple[int, int], tuple[int, int]]
+
+
+def _fill(region: Region, fill_column: torch.Tensor) -> torch.Tensor:
+    (top, bottom), (left, right) = region
+    return fill_column.expand(-1, bottom - top + 1, right - left + 1).unsqueeze(0)
+
+
+def _full_scores(
+    model: nn.Module,
+    image: torch.Tensor,
+    regions: list[Region],
+    fill_column: torch.Tensor,
+    index: int,
+    batch_size: int,
+) -> torch.Tensor:
+    scores = []
+    for start in range(0, len(regions), batch_size):
+        chunk = regions[start : start + batch_size]
+        batch = image.expand(len(chunk), -1, -1, -1).clone()
+        for item, ((top, bottom), (left, right)) in enumerate(chunk):
+            batch[item, :, top : bottom + 1, left : right + 1] = fill_column
+        scores.append(model(batch)[:, index])
+    return torch.cat(scores)
+
+
+def _local_scores(
+    stages: list[Stage],
+    maps: list[torch.Tensor],
+    regions: list[Region],
+    fill_column: torch.Tensor,
+    index: int,
+    batch_size: int,
+) -> torch.Tensor:
+    """Scores of the occluded copies: crops through the first stages, full maps after."""
+    middle = regions[len(regions) // 2]
+    shares = local_shares(stages, maps, middle)
+    switch = next((i for i, share in enumerate(shares) if share > LOCAL_SHARE), len(shares))
+    scores = []
+    for start in range(0, len(regions), batch_size):
+        chunk = regions[start : start + batch_size]
+        changes = [Change(region, _fill(region, fill_column)) for region in chunk]
+        for depth in range(switch):
+            out_hw = (maps[depth + 1].shape[2], maps[depth + 1].shape[3])
+            changes = propagate(stages[depth], maps[depth], out_hw, changes)
+        batch = maps[switch].expand(len(chunk), -1, -1, -1).clone()
+        for item, change in enumerate(changes):
+            (top, bottom), (left, right) = change.region
+            batch[item, :, top : bottom + 1, left : right + 1] = change.values[0]
+        for stage in stages[switch:]:
+            batch = stage.module(batch)
+        scores.append(batch[:, index])
+    return torch.cat(scores)
 
 
 def _pixel_map(

@@ -14,7 +14,9 @@ function svgNode(tag, attributes = {}, text = "") {
 }
 
 function canvas(width, height, label) {
-  const svg = svgNode("svg", { viewBox: `0 0 ${width} ${height}`, class: "block-diagram", role: "img", "aria-label": label });
+  const svg = svgNode("svg", {
+    viewBox: `0 0 ${width} ${height}`, width, class: "block-diagram", role: "img", "aria-label": label,
+  });
   const marker = svgNode("marker", { id: `arrow-${label.replace(/\W/g, "")}`, viewBox: "0 0 10 10", refX: 9, refY: 5,
     markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" });
   marker.append(svgNode("path", { d: "M0,0 L10,5 L0,10 z", class: "arrow-head" }));
@@ -75,7 +77,7 @@ function residual() {
 function dense() {
   const { svg, arrowId } = canvas(640, 200, "Dense block");
   const xs = [70, 195, 320, 445, 570];
-  const nodes = xs.map((x, i) => box(svg, x, 120, i === 0 ? "x₀" : `H${i}: BN-ReLU-conv`, i === 0 ? "layer" : "conv", 110));
+  const nodes = xs.map((x, i) => box(svg, x, 120, i === 0 ? "x₀" : `H${i}`, i === 0 ? "layer" : "conv", 80));
   for (let to = 1; to < nodes.length; to += 1) {
     for (let from = 0; from < to; from += 1) {
       const start = { x: nodes[from].x, bottom: nodes[from].top };
@@ -88,7 +90,7 @@ function dense() {
     }
   }
   svg.append(svgNode("text", { x: 320, y: 190, "text-anchor": "middle", class: "diagram-label" },
-    "each layer gets the concatenation of all earlier outputs and adds k = 32 maps"));
+    "Hᵢ = BN-ReLU-1×1 conv, BN-ReLU-3×3 conv: it reads all earlier maps, adds k = 32"));
   return svg;
 }
 

@@ -26,7 +26,7 @@ function renderLandmarks(detail) {
   const rows = detail.landmarks.map((m) => el("tr", { class: m.published_rf === m.computed_rf ? "fits" : "no-fit" },
     el("td", {}, el("code", { text: m.layer })), el("td", { class: "number", text: m.published_rf }),
     el("td", { class: "number", text: m.computed_rf ?? "—" }), el("td", { class: "muted small", text: m.source })));
-  const header = [{ en: "layer", zh: "层" }, { en: "published", zh: "公开" }, { en: "computed", zh: "计算" },
+  const header = [{ en: "layer", zh: "层" }, { en: "reference", zh: "参考值" }, { en: "computed", zh: "计算" },
     { en: "source", zh: "来源" }].map((text) => el("th", {}, ...bi(text)));
   landmarks.replaceChildren(el("table", { class: "lesson-table" },
     el("thead", {}, el("tr", {}, header)), el("tbody", {}, rows)));

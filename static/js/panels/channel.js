@@ -86,7 +86,7 @@ export function mountChannelPanel({ onUnit }) {
     const inputImage = await loadImage(inputUrl);
     const cell = Math.max(2, Math.floor(MAP_SIZE / Math.max(height, width)));
     const mapCanvas = el("canvas", { class: "feature-map", tabindex: "0", "aria-label": t("channel.map.aria") });
-    const legend = el("canvas", { class: "legend", width: Math.min(MAP_SIZE, width * cell), height: 34 });
+    const legend = el("canvas", { class: "legend", style: { width: `${Math.min(MAP_SIZE, width * cell)}px` } });
     const lockNote = el("p", { class: "muted small", text: t("channel.unlocked") });
     state = {
       card, layer, channel, isVector, height, width, cell, mapCanvas, inputImage,

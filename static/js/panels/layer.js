@@ -157,7 +157,7 @@ export function mountLayerPanel({ onChannel }) {
       el("option", { value: "mean", text: t("layer.sort.mean") }),
     );
     sortSelect.value = sort;
-    const legend = el("canvas", { class: "legend", width: 240, height: 34 });
+    const legend = el("canvas", { class: "legend" });
     const readout = el("p", { class: "readout", "aria-live": "polite" });
     state = {
       layer, canvas, count, isVector, tiles, readout, selected, focused: selected, sort,
@@ -199,7 +199,8 @@ export function mountLayerPanel({ onChannel }) {
       readout,
     );
     const words = mode === "diverging" ? ["layer.negative", "layer.positive"] : ["layer.low", "layer.high"];
-    drawLegend(legend, makeScale(mode === "diverging" ? -1 : 0, 1, mode), (v) => t(v < 0 || (v === 0 && mode !== "diverging") ? words[0] : words[1]));
+    state.drawLegend = () => drawLegend(legend, makeScale(mode === "diverging" ? -1 : 0, 1, mode), (v) => t(v < 0 || (v === 0 && mode !== "diverging") ? words[0] : words[1]));
+    state.drawLegend();
     sortSelect.addEventListener("change", () => {
       state.sort = sortSelect.value;
       state.order = sortOrder(state.sort);
@@ -221,7 +222,11 @@ export function mountLayerPanel({ onChannel }) {
   }
 
   window.addEventListener("resize", () => state && draw());
-  document.addEventListener("convlens:layout", () => state && draw());
+  document.addEventListener("convlens:layout", () => {
+    if (!state) return;
+    draw();
+    state.drawLegend();
+  });
   document.addEventListener("convlens:theme", () => state && draw());
   return {
     show,

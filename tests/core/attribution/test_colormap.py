@@ -21,6 +21,10 @@ def pixels(png: bytes) -> np.ndarray:
 def test_scale_by_max_keeps_zero_at_zero() -> None:
     np.testing.assert_allclose(scale_by_max(np.array([0.0, 2.0, 4.0])), [0.0, 0.5, 1.0])
     np.testing.assert_array_equal(scale_by_max(np.zeros(3)), np.zeros(3))
+    # The 0.5 quantile of 0, 1, 2, 3, 100 is 2: everything from 2 up saturates.
+    np.testing.assert_allclose(
+        scale_by_max(np.array([0.0, 1.0, 2.0, 3.0, 100.0]), 0.5), [0, 0.5, 1, 1.5, 50]
+    )
 
 
 def test_sequential_ends_are_the_first_and_last_anchor() -> None:

@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch.nn import functional
 
-from app.core.attribution.gradcam import grad_cam
+from app.core.attribution.gradcam import grad_cam, stretch_to_input
+from app.core.receptive_field import ReceptiveField
 from tests.core.attribution.model_state import assert_unchanged, snapshot
 from tests.helpers import tiny_cnn, tiny_inputs
 
@@ -65,3 +66,20 @@ def test_model_is_left_unchanged_even_when_the_layer_is_wrong() -> None:
 def test_out_of_range_class_is_rejected() -> None:
     with pytest.raises(ValueError, match="class index 5"):
         grad_cam(tiny_cnn(), tiny_inputs(1)[0], "block", 5)
+
+
+def test_stretch_places_each_unit_at_its_receptive_field_centre() -> None:
+    """Units of a stride-2 layer centred on pixels 1.5 and 3.5 of a 6-pixel-wide input."""
+    cam = torch.tensor([[0.0, 4.0]], dtype=torch.float64)
+    field = ReceptiveField(size=(4, 4), jump=(2, 2), start=(1.5, 1.5))
+    stretched = stretch_to_input(cam, field, (1, 6))
+    # Pixel 2 is a quarter of the way from centre 1.5 to 3.5; pixels beyond the centres hold.
+    torch.testing.assert_close(
+        stretched[0], torch.tensor([0.0, 0.0, 1.0, 3.0, 4.0, 4.0], dtype=torch.float64)
+    )
+    column = stretch_to_input(cam.T.contiguous(), field, (6, 1))
+    torch.testing.assert_close(column[:, 0], stretched[0])  # rows follow the same rule
+    plain = stretch_to_input(cam, None, (1, 6))
+    torch.testing.assert_close(
+        plain, functional.interpolate(cam[None, None], size=(1, 6), mode="bilinear")[0, 0]
+    )
