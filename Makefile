@@ -6,7 +6,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 MNIST   := .cache/mnist/package/src/digits/9.json
 
-.PHONY: run test test-deps fuzz bench lint train-digits clean
+.PHONY: run test test-deps fuzz bench bench-classroom lint train-digits clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ fuzz: $(STAMP)
 ## make bench: benchmarks; results go to docs/benchmarks.md
 bench: $(STAMP)
 	$(PY) bench/analyze.py
+
+## make bench-classroom: 60 simulated students, 1 and 2 workers (needs redis-server; ~10 min)
+bench-classroom: $(STAMP) test-deps
+	$(PY) bench/classroom.py --write docs/benchmarks.md
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check app tests bench

@@ -121,7 +121,9 @@ def feature_vis(args: argparse.Namespace) -> int:
     )
 
     settings = get_settings()
-    torch.set_num_threads(args.threads)
+    threads = args.threads or settings.torch_threads
+    if threads:
+        torch.set_num_threads(threads)
     model = load_manifest_model(settings.models_dir, args.model, torch.device("cpu"))
     if args.layer not in model.layer_index:
         raise ValueError(f"model {args.model!r} has no layer {args.layer!r}")
@@ -188,7 +190,9 @@ def parser() -> argparse.ArgumentParser:
     vis.add_argument("--layer", required=True)
     vis.add_argument("--channels", default=None, help="e.g. 0-15,31 (default: every channel)")
     vis.add_argument("--steps", type=int, default=128, help="optimisation steps (default 128)")
-    vis.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    vis.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default CONVLENS_TORCH_THREADS)"
+    )
     vis.set_defaults(handler=feature_vis)
     return root
 

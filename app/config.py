@@ -58,7 +58,9 @@ class Settings(BaseSettings):
 
     # Classroom scale (docs/deploy.md). Waiting analyses of one model share a forward of up to
     # `max_batch` images; the first waits at most `batch_wait_ms` for company.
-    max_batch: int = Field(8, ge=1, le=64)
+    # Each image of a batch holds its own copy of every layer (77 MiB for EfficientNet-Lite0), so
+    # a CPU box keeps batches small; on a GPU, 16-32.
+    max_batch: int = Field(4, ge=1, le=64)
     batch_wait_ms: float = Field(2.0, ge=0, le=1000)
     # Browsers keep analysis/filter responses this long, then revalidate with If-None-Match (304).
     http_cache_seconds: int = Field(86_400, ge=0)

@@ -20,14 +20,14 @@ import random
 import statistics
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 from PIL import Image
 
-from app.launch import running_redis, running_server
+from app.launch import running_redis, running_server_process
 
 SKIMAGE_PHOTOS = ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png")
 MODEL = "efficientnet-lite0"
@@ -144,6 +144,25 @@ async def repeat_analysis(base: str, upload: bytes, rounds: int) -> list[float]:
         return timings
 
 
+def peak_rss_mib(pid: int) -> list[int]:
+    """Peak resident memory (VmHWM) of the server's workers: its children, else itself."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            helper = b"resource_tracker" in (stat.parent / "cmdline").read_bytes()
+        except OSError:  # the process ended while we looked
+            continue
+        if parent == pid and not helper:
+            children.append(int(stat.parent.name))
+    peaks = []
+    for worker in children or [pid]:
+        for line in Path(f"/proc/{worker}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]) // 1024)
+    return peaks
+
+
 def ms(values: list[float], q: float) -> str:
     ordered = sorted(values)
     return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000:.0f}"
@@ -156,8 +175,10 @@ def table(label: str, tally: Tally) -> list[str]:
         f"| {max(values) * 1000:.0f} |"
         for kind, values in tally.latencies.items()
     ]
+    kinds = ", ".join(f"{n}× {kind}" for kind, n in Counter(tally.errors).items())
+    errors = f"{len(tally.errors)} errors" + (f" ({kinds})" if kinds else "")
     rows.append(
-        f"| {label} | **all** | {total} | | | | {len(tally.errors)} errors, "
+        f"| {label} | **all** | {total} | | | | {errors}, "
         f"{tally.wall:.1f} s wall, {total / tally.wall:.0f} req/s |"
     )
     return rows
@@ -180,6 +201,7 @@ def main() -> int:
     ]
     repeat: list[float] = []
     loads = []
+    memory: list[str] = []
     errors = 0
     with running_redis() as redis_url:
         setups = [
@@ -191,7 +213,8 @@ def main() -> int:
             ),
         ]
         for label, workers, env in setups:
-            with running_server(env=env, workers=workers) as base:
+            with running_server_process(env=env, workers=workers) as server:
+                base = server.base_url
                 for phase in ("cold", "warm"):
                     loads.append(f"{label} {phase}: {os.getloadavg()[0]:.1f}")
                     tally = asyncio.run(run_class(base, uploads, args, seed=7))
@@ -200,6 +223,7 @@ def main() -> int:
                     print("\n".join(lines[-len(tally.latencies) - 1 :]), flush=True)
                 if workers == 1:
                     repeat = asyncio.run(repeat_analysis(base, uploads[1], args.repeats))
+                memory.append(f"{label}: {' + '.join(map(str, peak_rss_mib(server.pid)))} MiB")
     summary = (
         f"Repeat analysis of the same photo (cached, {args.repeats} sequential POSTs of a "
         f"{len(uploads[1]) // 1024} kB JPEG): p50 {statistics.median(repeat) * 1000:.1f} ms, "
@@ -219,6 +243,7 @@ def main() -> int:
             *lines,
             "",
             summary,
+            "Peak resident memory of the workers: " + "; ".join(memory) + ".",
             "",
         ]
     )

@@ -137,15 +137,22 @@ async def soak(
     requests: int,
     clients: int,
     deadline: float,
-) -> Outcomes:
-    """`clients` students in a closed loop: upload, then look around the analysis."""
+    pid: int,
+) -> tuple[Outcomes, list[int]]:
+    """`clients` students in a closed loop: upload, then look around the analysis.
+
+    Also returns the server's VmRSS (KiB) sampled every 1,000 requests: flat means bounded.
+    """
     outcomes = Outcomes()
     remaining = [requests]
+    rss_samples: list[int] = []
 
     def take() -> bool:
         if remaining[0] <= 0 or time.monotonic() > deadline:
             return False
         remaining[0] -= 1
+        if (requests - remaining[0]) % 1_000 == 0:
+            rss_samples.append(rss_kib(pid)[0])
         return True
 
     async def get(kind: str, url: str) -> None:
@@ -181,7 +188,7 @@ async def soak(
                     await get("analysis", f"/api/v1/analyses/{analysis['analysis_id']}")
 
     await asyncio.gather(*(student(index) for index in range(clients)))
-    return outcomes
+    return outcomes, rss_samples
 
 
 def latency_row(label: str, outcomes: Outcomes, kind: str | None = None) -> str:
@@ -228,7 +235,9 @@ async def run(base_url: str, pid: int, args: argparse.Namespace) -> list[str]:
         lines += ["", f"Most simultaneous uploads at ≥ 99 % success: **{best}**.", ""]
 
         start = time.perf_counter()
-        soaked = await soak(http, uploads, models, args.soak, args.clients, deadline)
+        soaked, rss_samples = await soak(
+            http, uploads, models, args.soak, args.clients, deadline, pid
+        )
         wall = time.perf_counter() - start
         ended = rss_kib(pid)
     lines += [
@@ -247,6 +256,9 @@ async def run(base_url: str, pid: int, args: argparse.Namespace) -> list[str]:
         f"| after the stampedes | {after_stampede[0] / 1024:,.0f} | "
         f"{after_stampede[1] / 1024:,.0f} |",
         f"| after the soak | {ended[0] / 1024:,.0f} | {ended[1] / 1024:,.0f} |",
+        "",
+        "VmRSS during the soak, every 1,000 requests (MiB): "
+        + ", ".join(f"{sample / 1024:,.0f}" for sample in rss_samples),
     ]
     return lines
 

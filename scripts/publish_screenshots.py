@@ -1,7 +1,7 @@
 """Copy the README's screenshots from the browser tests' output to docs/screenshots/, made small.
 
 Run the browser tests first (`.venv/bin/pytest -m browser`), then this script. Each image is scaled
-to at most 1200 px wide and stored as a 256-colour PNG, so the repository stays light.
+to at most 1000 px wide and stored as a 256-colour PNG, so the repository stays light.
 """
 
 from PIL import Image
@@ -10,7 +10,7 @@ from app.config import REPO_ROOT
 
 SOURCE = REPO_ROOT / "tests" / "browser" / "screenshots"
 TARGET = REPO_ROOT / "docs" / "screenshots"
-MAX_WIDTH = 1200
+MAX_WIDTH = 1000
 
 PUBLISHED = {
     "photo-overview": "analyze-photo.png",

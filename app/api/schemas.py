@@ -80,6 +80,9 @@ class ModelDetail(ModelSummary):
     preprocessing: Preprocessing
     labels: list[str]
     card: str | None = None
+    top_patches: bool = Field(
+        False, description="top-activating input patches are shipped for this model's weights"
+    )
     layers: list[LayerOut]
 
 

@@ -83,17 +83,9 @@ def layer_statistics(model: LoadedModel, activations: dict[str, torch.Tensor]) -
 
 
 def analyze_batch(
-    model: LoadedModel,
-    inputs: list[torch.Tensor],
-    top_k: int = 5,
-    *,
-    keep_activations: bool = True,
+    model: LoadedModel, inputs: list[torch.Tensor], top_k: int = 5
 ) -> list[AnalysisResult]:
-    """Run one forward over several preprocessed (C, H, W) inputs and split the results per image.
-
-    With `keep_activations=False` the results carry statistics but no activations (empty dict):
-    nothing is copied, and the batch's maps are freed as soon as this returns.
-    """
+    """Run one forward over several preprocessed (C, H, W) inputs and split the results per image."""
     batch = torch.stack(inputs).to(model.device)
     with torch.inference_mode(), ActivationCapture(model.module) as capture:
         logits = capture.run(batch)
@@ -105,7 +97,7 @@ def analyze_batch(
         # One image keeps the batch storage as is; several get their own copies so each cached
         # analysis accounts for (and frees) exactly its own memory.
         activations = {
-            name: (tensor[i] if single or not keep_activations else tensor[i].clone()).cpu()
+            name: (tensor[i] if single else tensor[i].clone()).cpu()
             for name, tensor in capture.activations.items()
         }
         results.append(
@@ -113,7 +105,7 @@ def analyze_batch(
                 logits=logits[i].tolist(),
                 predictions=top_predictions(logits[i], model.labels, top_k),
                 layers=layer_statistics(model, activations),
-                activations=activations if keep_activations else {},
+                activations=activations,
             )
         )
     return results

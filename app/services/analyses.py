@@ -6,15 +6,17 @@ uploads in flight at the same moment share one forward; different uploads for on
 the same moment share a batched forward. With a shared store (Redis), records made by any worker
 are found by every other.
 
-A layer's maps are computed when first asked for, by a single-image forward that stops at that
-layer, and only that layer is kept. Keeping every layer of every upload (77 MiB per photo for
-EfficientNet-Lite0) would flush a class's working set with each upload; and because every served
-map comes from the same single-image computation, every worker and host serves identical floats.
+An analysis keeps the maps its forward produced as speculative cache entries (the uploader browses
+some next): they fill free room only and never push out maps someone is reading. A layer not held
+is recomputed by a forward that stops at that layer, and only that layer is kept: keeping all of
+them (77 MiB per photo for EfficientNet-Lite0) would flush a class's working set on every upload.
 """
 
 import hashlib
 import time
+from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import TypeVar
 
 import anyio
 import torch
@@ -29,6 +31,8 @@ from app.services.records import ANALYSIS_ID, AnalysisRecord, make_analysis_id
 from app.services.shared_records import SharedRecords
 
 __all__ = ["AnalysisNotFoundError", "AnalysisRecord", "AnalysisService", "make_analysis_id"]
+
+V = TypeVar("V")
 
 
 class AnalysisNotFoundError(KeyError):
@@ -69,7 +73,7 @@ class AnalysisService:
         )
         self.inputs: ByteLRU[bytes] = ByteLRU(atlas_bytes // 8, len)
         self._inflight: dict[str, anyio.Event] = {}
-        self._recomputing: dict[tuple[str, str], anyio.Event] = {}
+        self._pending: dict[tuple[int, str, str], anyio.Event] = {}
 
     async def analyze(self, model: LoadedModel, data: bytes) -> tuple[AnalysisRecord, bool]:
         """The analysis of `data` by `model` and whether it came from the cache."""
@@ -99,7 +103,7 @@ class AnalysisService:
             model_input, data, self.max_image_pixels, model.spec.preprocess
         )
         result: AnalysisResult = await self.queue.run_batched(
-            model.spec.id, inputs, partial(analyze_batch, model, keep_activations=False)
+            model.spec.id, inputs, partial(analyze_batch, model)
         )
         record = AnalysisRecord(
             analysis_id=analysis_id,
@@ -112,6 +116,8 @@ class AnalysisService:
             created_at=time.time(),
         )
         self.records.put(analysis_id, record)
+        for name, tensor in result.activations.items():
+            self.activations.put((analysis_id, name), tensor, speculative=True)
         if self.shared is not None:
             await self.shared.put(record)
         return record
@@ -152,36 +158,45 @@ class AnalysisService:
             raise AnalysisNotFoundError(record.analysis_id)
         return model
 
-    async def activation(self, record: AnalysisRecord, layer: str) -> torch.Tensor:
-        """One layer's exact output for this analysis (one forward up to it, shared by callers)."""
-        key = (record.analysis_id, layer)
-        while (cached := self.activations.get(key)) is None:
-            pending = self._recomputing.get(key)
+    async def _once(
+        self, cache: ByteLRU[V], key: tuple[str, str], compute: Callable[[], Awaitable[V]]
+    ) -> V:
+        """`cache[key]`, computed by one caller while concurrent callers for it wait."""
+        flight = (id(cache), *key)
+        while (cached := cache.get(key)) is None:
+            pending = self._pending.get(flight)
             if pending is None:
                 break
             await pending.wait()
         if cached is not None:
             return cached
-        done = self._recomputing[key] = anyio.Event()
+        done = self._pending[flight] = anyio.Event()
         try:
+            value = await compute()
+            cache.put(key, value)
+        finally:
+            del self._pending[flight]
+            done.set()
+        return value
+
+    async def activation(self, record: AnalysisRecord, layer: str) -> torch.Tensor:
+        """One layer's exact output for this analysis (one forward up to it, shared by callers)."""
+
+        async def recompute() -> torch.Tensor:
             model = self.model_of(record)
             maps = await self.queue.run(recompute_activations, model, record.input, [layer])
-            self.activations.put(key, maps[layer])
-        finally:
-            del self._recomputing[key]
-            done.set()
-        return maps[layer]
+            return maps[layer]
+
+        return await self._once(self.activations, (record.analysis_id, layer), recompute)
 
     async def atlas(self, record: AnalysisRecord, layer: str) -> Atlas:
         """The layer's atlas PNG with its per-tile ranges (encoded once, then cached)."""
-        key = (record.analysis_id, layer)
-        cached = self.atlases.get(key)
-        if cached is not None:
-            return cached
-        activation = await self.activation(record, layer)
-        atlas = await self.queue.run(feature_map_atlas, activation.float().numpy())
-        self.atlases.put(key, atlas)
-        return atlas
+
+        async def encode() -> Atlas:
+            activation = await self.activation(record, layer)
+            return await self.queue.run(feature_map_atlas, activation.float().numpy())
+
+        return await self._once(self.atlases, (record.analysis_id, layer), encode)
 
     async def input_png(self, record: AnalysisRecord) -> bytes:
         """The exact image the network saw (after resize/crop or MNIST-style centring)."""

@@ -9,6 +9,13 @@ export function formatNumber(value, digits = 4) {
   return fixed.includes(".") ? fixed.replace(/\.?0+$/, "") : fixed;
 }
 
+// Two decimals for the small number grids (the exact number is in the tooltip); tiny non-zeros "≈0".
+export function gridNumber(value) {
+  if (value === 0) return "0";
+  if (Math.abs(value) < 0.005) return "≈0";
+  return Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(2);
+}
+
 export const formatPercent = (p) => (p < 0.001 ? "< 0.1 %" : `${(p * 100).toFixed(1)} %`);
 
 export const formatCount = (n) => n.toLocaleString("en-US");

@@ -207,15 +207,24 @@ async function mountAttribution() {
 // Reopen a saved view: {analysisId, modelId?, layer?, channel?, y?, x?} (a permalink, or the
 // presenter's view followed by a student).
 async function openView(view) {
+  const analysisId = view.analysisId || state.analysis?.analysis_id;
+  if (!analysisId) return;
+  const sameAnalysis = state.analysis?.analysis_id === analysisId;
+  const layerName = view.layer || state.layer;
+  const channel = view.channel === undefined || view.channel === null ? state.channel : Number(view.channel);
+  const unit = view.y === undefined || view.x === undefined
+    ? state.unit
+    : { y: Number(view.y) || 0, x: Number(view.x) || 0 };
+  if (sameAnalysis && layerName === state.layer && channel === state.channel) {
+    if (unit) channelPanel.moveUnit(unit.y, unit.x);
+    return;
+  }
   try {
-    setStatus(t("status.restore"), { busy: true });
-    const analysis = await api.getAnalysis(view.analysisId);
+    if (!sameAnalysis) setStatus(t("status.restore"), { busy: true });
+    const analysis = sameAnalysis ? state.analysis : await api.getAnalysis(analysisId);
     if (!state.card || state.card.id !== analysis.model_id) await selectModel(analysis.model_id);
-    const sameAnalysis = state.analysis && state.analysis.analysis_id === analysis.analysis_id;
-    state.layer = layerInfo(view.layer || "")?.name ?? state.layer;
-    state.channel = Number(view.channel) || 0;
-    state.unit = { y: Number(view.y) || 0, x: Number(view.x) || 0 };
-    if (sameAnalysis) await openLayer(state.layer, { keepChannel: true });
+    Object.assign(state, { layer: layerInfo(layerName || "")?.name ?? state.layer, channel: channel || 0, unit });
+    if (state.analysis?.analysis_id === analysis.analysis_id) await openLayer(state.layer, { keepChannel: true });
     else await showAnalysis(analysis);
   } catch (error) {
     showError(error);
@@ -244,14 +253,14 @@ document.addEventListener("convlens:language", () => {
   showAnalysis(state.analysis).catch(showError);
 });
 
-document.addEventListener("convlens:open", (event) => openView(event.detail));
+document.addEventListener("convlens:set-view", (event) => openView(event.detail));
 
 const permalink = document.body.dataset.analysisId;
 if (permalink) {
   const query = new URLSearchParams(location.search);
-  await openView({
-    analysisId: permalink, layer: query.get("layer"), channel: query.get("channel"), y: query.get("y"), x: query.get("x"),
-  });
+  const view = { analysisId: permalink };
+  for (const key of ["layer", "channel", "y", "x"]) if (query.get(key)) view[key] = query.get(key);
+  await openView(view);
 } else {
   await selectModel($("model-select").value).catch(showError);
   setStatus(t("status.pick"));

@@ -22,6 +22,7 @@ async def test_lenet_card_layer_table_is_exact(client: httpx.AsyncClient) -> Non
     card = (await client.get("/api/v1/models/lenet5-mnist")).json()
     assert card["total_params"] == 61_706
     assert card["labels"] == [str(d) for d in range(10)]
+    assert card["top_patches"] is True  # shipped beside the weights
     layers = {layer["name"]: layer for layer in card["layers"]}
     assert [layer["name"] for layer in card["layers"]] == [
         "conv1", "relu1", "pool1", "conv2", "relu2", "pool2",
@@ -54,6 +55,7 @@ async def test_efficientnet_card(client: httpx.AsyncClient, registry) -> None:
         p.numel() for p in registry.get("efficientnet-lite0").module.parameters()
     )
     assert len(card["labels"]) == 1000
+    assert card["top_patches"] is False
     layers = {layer["name"]: layer for layer in card["layers"]}
     stem = layers["_conv_stem"]
     assert stem["output_shape"] == [32, 112, 112]

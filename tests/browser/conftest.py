@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Locator, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Response, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from app.config import REPO_ROOT
 from app.launch import running_server
@@ -81,6 +82,19 @@ def missing_optional_modules() -> set[str]:
     return {url for url in OPTIONAL_MODULES if not (REPO_ROOT / url.lstrip("/")).exists()}
 
 
+def record_failure(
+    response: Response, base_url: str, tolerated: set[str], problems: PageProblems
+) -> None:
+    """Note a 4xx/5xx answer with the start of its body (the API's error message)."""
+    if response.status < 400 or response.url.removeprefix(base_url) in tolerated:
+        return
+    try:
+        body = response.text()[:200]
+    except PlaywrightError:
+        body = "(body unavailable)"
+    problems.failed_requests.append(f"{response.status} {response.url} {body}")
+
+
 @pytest.fixture
 def problems() -> PageProblems:
     """The current page's problems; a test that provokes an error removes what it expects."""
@@ -104,16 +118,7 @@ def page(browser: Browser, base_url: str, problems: PageProblems) -> Iterator[Pa
         ),
     )
     tab.on("pageerror", lambda error: problems.console.append(f"uncaught: {error}"))
-    tab.on(
-        "response",
-        lambda response: (
-            response.status >= 400
-            and response.url.removeprefix(base_url) not in tolerated
-            and problems.failed_requests.append(
-                f"{response.status} {response.url} {response.text()[:200]}"
-            )
-        ),
-    )
+    tab.on("response", lambda response: record_failure(response, base_url, tolerated, problems))
     yield tab
     violations = tab.evaluate("window.__cspViolations")
     context.close()

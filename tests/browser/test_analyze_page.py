@@ -57,6 +57,8 @@ def test_photo_predictions_receptive_fields_and_unit_arithmetic(
         [p["probability"] for p in expected["predictions"]]
     )
     assert any(label in CAT_LABELS for label, _ in shown)
+    wait_for_layer(page, "_conv_stem")
+    assert page.evaluate("window.scrollY") == 0  # the page does not jump when results arrive
     screenshot(page, "photo-overview")
     card = api.get("/api/v1/models/efficientnet-lite0").json()
     shapes = {layer["name"]: layer["output_shape"] for layer in card["layers"]}
@@ -148,8 +150,62 @@ def test_drawing_a_digit_updates_every_layer(page: Page, api: httpx.Client) -> N
     )
 
 
+def test_a_sample_photo_switches_to_its_model(page: Page) -> None:
+    page.goto("/")
+    expect(page.locator("#model-select")).to_have_value("lenet5-mnist")
+    page.locator('button.sample[data-url$="/coffee.jpg"]').click()
+    wait_for_analysis(page)
+    expect(page.locator("#model-select")).to_have_value("efficientnet-lite0")
+    expect(page.locator("#draw-panel")).to_be_hidden()
+    labels = [label for label, _ in shown_predictions(page)]
+    assert {"espresso", "cup"} & set(labels), labels
+
+
+SEND_AS = """async ([how, url]) => {
+  const blob = await (await fetch(url)).blob();
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([blob], "photo.jpg", { type: blob.type }));
+  const target = how === "paste" ? document : document.getElementById("drop-zone");
+  const event = how === "paste"
+    ? new ClipboardEvent("paste", { clipboardData: transfer, bubbles: true })
+    : new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true });
+  target.dispatchEvent(event);
+}"""
+
+
+@pytest.mark.parametrize(
+    ("how", "photo", "expected"),
+    [("paste", "coffee.jpg", {"espresso", "cup"}), ("drop", "chelsea.jpg", set(CAT_LABELS))],
+)
+def test_paste_and_drop_an_image(page: Page, how: str, photo: str, expected: set[str]) -> None:
+    page.goto("/")
+    page.select_option("#model-select", "efficientnet-lite0")
+    page.evaluate(SEND_AS, [how, f"/static/samples/photos/{photo}"])
+    wait_for_analysis(page)
+    labels = {label for label, _ in shown_predictions(page)}
+    assert labels & expected, labels
+
+
+def test_a_permalink_reopens_the_exact_view(page: Page, api: httpx.Client) -> None:
+    analysis = api.post(
+        "/api/v1/models/efficientnet-lite0/analyze",
+        files={"image": ("coffee.png", sample_photo("coffee.png"), "image/png")},
+    ).json()["analysis_id"]
+    page.goto(f"/a/{analysis}?layer=_blocks.3._bn1&channel=17&y=20&x=9")
+    page.wait_for_function(
+        "() => document.getElementById('explain-body').dataset.view === '_blocks.3._bn1|17|20|9'",
+        timeout=60_000,
+    )
+    expect(page.locator("#model-select")).to_have_value("efficientnet-lite0")
+    expect(page.locator(".layer-block.selected")).to_have_attribute("data-layer", "_blocks.3._bn1")
+    value = float(page.locator("#unit-value").get_attribute("data-value"))
+    assert value == api_unit_value(api, analysis, "_blocks.3._bn1", 17, 20, 9)
+
+
 def test_language_switch_persists(page: Page) -> None:
     analyze_chelsea(page)
+    missing = page.evaluate("import('/static/js/i18n.js').then((i18n) => i18n.untranslated())")
+    assert missing == []
     page.locator("#lang-toggle").click()
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     expect(page.locator("#input-title")).to_contain_text("选择模型和图片")
@@ -169,6 +225,11 @@ def test_keyboard_moves_between_layers_and_units(page: Page) -> None:
     page.keyboard.press("ArrowRight")
     page.keyboard.press("Enter")
     wait_for_layer(page, "_bn0")
+    page.locator("canvas.channel-grid").focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        "() => document.getElementById('channel-body').dataset.view === '_bn0|1'"
+    )
     value = page.locator("#unit-value")
     y, x = int(value.get_attribute("data-y")), int(value.get_attribute("data-x"))
     page.locator("canvas.feature-map").focus()

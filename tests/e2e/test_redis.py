@@ -10,6 +10,14 @@ import httpx
 import pytest
 
 from app.launch import running_redis, running_servers
+from app.services.sessions import (
+    SESSION_KEY,
+    SessionHub,
+    SessionLimitError,
+    SessionLimits,
+    token_hash,
+)
+from app.services.shared_records import redis_client
 from tests.conftest import sample_photo
 
 pytestmark = pytest.mark.e2e
@@ -139,3 +147,22 @@ def test_every_worker_behind_one_port_serves_every_record(
     answers = [one.get(url) for _ in range(12)]
     assert [response.status_code for response in answers] == [200] * 12
     assert len({response.content for response in answers}) == 1
+
+
+@pytest.mark.anyio
+async def test_sessions_in_redis_are_bounded_hashed_and_expire(redis_url: str) -> None:
+    own_database = redis_url.removesuffix("/0") + "/1"
+    async with redis_client(own_database, timeout=2.0) as redis:
+        hub = SessionHub(SessionLimits(max_sessions=2, max_followers=10, ttl_seconds=120), redis)
+        first = await hub.create()
+        await hub.create()
+        with pytest.raises(SessionLimitError):
+            await hub.create()
+        key = SESSION_KEY.format(first.session_id)
+        assert 0 < await redis.ttl(key) <= 120
+        stored = await redis.hget(key, "token")
+        assert stored.decode() == token_hash(first.presenter_token) != first.presenter_token
+        await hub.end(first.session_id, first.presenter_token)
+        assert await redis.exists(key) == 0
+        third = await hub.create()
+        assert await hub.current_view(third.session_id) is None

@@ -3,7 +3,7 @@ place a disconnected client gives back. Reads are counted to prove what was neve
 
 import itertools
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import anyio
 import pytest
@@ -12,8 +12,6 @@ from starlette.types import Receive, Scope, Send
 
 from app.api.limits import LimitedReceive, RequestLimits, RequestLimitsMiddleware
 from app.config import Settings
-from app.core.registry import ModelRegistry
-from app.main import create_app
 from tests.helpers import encode
 from tests.security.conftest import PHOTO_MODEL
 from tests.security.payloads import gradient_image
@@ -71,26 +69,26 @@ async def test_chunked_body_over_the_cap_is_refused_while_streaming(
     await assert_healthy(running_app)
 
 
-@pytest.fixture
-async def slow_app(registry: ModelRegistry) -> AsyncIterator[FastAPI]:
-    app = create_app(Settings(body_timeout_seconds=0.3), registry=registry)
-    async with app.router.lifespan_context(app):
-        yield app
+SLOW_BODIES = pytest.mark.parametrize(
+    "settings", [Settings(body_timeout_seconds=0.3)], ids=["deadline-0.3s"]
+)
 
 
-async def test_a_body_trickling_past_the_deadline_is_408(slow_app: FastAPI) -> None:
+@SLOW_BODIES
+async def test_a_body_trickling_past_the_deadline_is_408(running_app: FastAPI) -> None:
     body = ScriptedReceive([b"\x89PNG\r\n\x1a\n"] * 20, delay=0.05)
     headers = [("content-type", "image/png")]
-    response = await call_asgi(slow_app, "POST", ANALYZE, headers, body)
+    response = await call_asgi(running_app, "POST", ANALYZE, headers, body)
     assert "0.3 s" in assert_error(response, 408, "request_timeout")
     assert response.headers["connection"] == "close"
     assert body.calls < 20
-    await assert_healthy(slow_app)
+    await assert_healthy(running_app)
 
 
-async def test_a_body_arriving_in_time_is_read_whole(slow_app: FastAPI) -> None:
+@SLOW_BODIES
+async def test_a_body_arriving_in_time_is_read_whole(running_app: FastAPI) -> None:
     body = ScriptedReceive([b"\x89PNG\r\n\x1a\n"] + [b"\x00"] * 9, delay=0.01)
-    response = await call_asgi(slow_app, "POST", ANALYZE, [("content-type", "image/png")], body)
+    response = await call_asgi(running_app, "POST", ANALYZE, [("content-type", "image/png")], body)
     assert_error(response, 422, "corrupt_image")  # every byte arrived and reached the decoder
     assert body.calls == 10 + 1  # ten chunks, then the disconnect watcher's read
 
@@ -194,22 +192,18 @@ async def wait_until(condition: Callable[[], bool]) -> None:
             await anyio.sleep(0.01)
 
 
-@pytest.fixture
-async def one_seat_app(registry: ModelRegistry) -> AsyncIterator[FastAPI]:
-    app = create_app(Settings(inference_concurrency=1, queue_size=1), registry=registry)
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-async def test_a_disconnected_client_frees_its_place_in_the_queue(one_seat_app: FastAPI) -> None:
-    queue = one_seat_app.state.queue
+@pytest.mark.parametrize(
+    "settings", [Settings(inference_concurrency=1, queue_size=1)], ids=["one-seat"]
+)
+async def test_a_disconnected_client_frees_its_place_in_the_queue(running_app: FastAPI) -> None:
+    queue = running_app.state.queue
     headers = [("content-type", "image/png")]
     photos = [encode(gradient_image(40 + i, 30), "PNG") for i in range(3)]
     release = threading.Event()
     answers: dict[str, object] = {}
 
     async def post(name: str, photo: bytes, body: ScriptedReceive) -> None:
-        answers[name] = await call_asgi(one_seat_app, "POST", ANALYZE, headers, body)
+        answers[name] = await call_asgi(running_app, "POST", ANALYZE, headers, body)
 
     async with anyio.create_task_group() as group:
         group.start_soon(queue.run, release.wait, 30)  # holds the only running seat
@@ -218,7 +212,7 @@ async def test_a_disconnected_client_frees_its_place_in_the_queue(one_seat_app: 
         group.start_soon(post, "leaver", photos[0], leaver)
         await wait_until(lambda: queue.admitted == 2)
 
-        full = await call_asgi(one_seat_app, "POST", ANALYZE, headers, ScriptedReceive([photos[1]]))
+        full = await call_asgi(running_app, "POST", ANALYZE, headers, ScriptedReceive([photos[1]]))
         assert_error(full, 503, "busy")
         assert full.headers["retry-after"] == "2"
 
@@ -233,4 +227,4 @@ async def test_a_disconnected_client_frees_its_place_in_the_queue(one_seat_app: 
         await wait_until(lambda: "next" in answers)
     assert answers["next"].status_code == 200, answers["next"].text
     assert queue.admitted == 0
-    await assert_healthy(one_seat_app)
+    await assert_healthy(running_app)

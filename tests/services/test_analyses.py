@@ -5,8 +5,14 @@ import pytest
 import torch
 
 from app.core.analysis import analyze
+from app.core.cache import ByteLRU
 from app.core.registry import ModelRegistry
-from app.services.analyses import AnalysisNotFoundError, AnalysisService, model_input
+from app.services.analyses import (
+    AnalysisNotFoundError,
+    AnalysisService,
+    model_input,
+    tensor_bytes,
+)
 from app.services.inference import InferenceQueue
 from tests.conftest import sample_photo
 
@@ -52,10 +58,16 @@ async def test_waiting_uploads_share_one_forward_that_equals_single_forwards(
             torch.tensor(record.logits), torch.tensor(single.logits), rtol=0, atol=1e-5
         )
         assert [p.index for p in record.predictions] == [p.index for p in single.predictions]
-        for layer in model.layers:
-            batched = await service.activation(record, layer.name)
-            assert batched.device.type == "cpu"
-            torch.testing.assert_close(batched, single.activations[layer.name], rtol=0, atol=1e-5)
+        for together, alone in zip(record.layers, single.layers, strict=True):
+            assert (together.name, together.shape) == (alone.name, alone.shape)
+            stats = [together.min, together.max, together.mean, together.zero_fraction]
+            assert stats == pytest.approx(
+                [alone.min, alone.max, alone.mean, alone.zero_fraction], rel=0, abs=1e-5
+            )
+        for layer in ("_conv_stem", "_blocks.7", "_fc"):
+            served = await service.activation(record, layer)
+            assert served.device.type == "cpu"
+            torch.testing.assert_close(served, single.activations[layer], rtol=0, atol=1e-5)
 
 
 async def test_a_repeat_upload_is_the_cached_record_without_a_forward(
@@ -104,7 +116,7 @@ async def test_a_layer_is_computed_once_for_concurrent_readers_and_alone(
     service = service_for(registry, queue)
     model = registry.get("efficientnet-lite0")
     record, _ = await service.analyze(model, sample_photo("coffee.png"))
-    assert len(service.activations) == 0
+    service.activations = ByteLRU(1 << 30, tensor_bytes)
     completed_before = queue.completed
     maps = []
 

@@ -125,7 +125,10 @@ def layer_patches(
     try:
         patch_set = resources.top_patches(model)
     except TopPatchesError as error:
-        raise ApiError(404, "top_patches_unavailable", str(error)) from error
+        # The error names a server path; clients only learn that none are shipped.
+        raise ApiError(
+            404, "top_patches_unavailable", f"no top-activating patches ship with {model.spec.id!r}"
+        ) from error
     if layer.name not in patch_set.layers or layer.receptive_field.rf is None:
         raise ApiError(404, "top_patches_unavailable", f"none shipped for layer {layer.name!r}")
     return patch_set.layers[layer.name]

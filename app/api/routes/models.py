@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from app.api.deps import ModelDep, RegistryDep
+from app.api.deps import ModelDep, RegistryDep, SettingsDep
 from app.api.schemas import (
     InputShape,
     LayerOut,
@@ -13,6 +13,7 @@ from app.api.schemas import (
     ReceptiveFieldOut,
     error_responses,
 )
+from app.core.attribution.resources import top_patches_path
 from app.core.receptive_field import LayerReceptiveField
 from app.core.registry import LayerInfo, LoadedModel
 
@@ -59,7 +60,7 @@ async def list_models(registry: RegistryDep) -> ModelList:
 
 
 @router.get("/{model_id}", response_model=ModelDetail, responses=error_responses(404))
-async def get_model_card(model: ModelDep) -> ModelDetail:
+async def get_model_card(model: ModelDep, settings: SettingsDep) -> ModelDetail:
     """Model card: labels, preprocessing, parameter count and every layer with its receptive field."""
     spec = model.spec
     pre = spec.preprocess
@@ -76,5 +77,6 @@ async def get_model_card(model: ModelDep) -> ModelDetail:
         ),
         labels=model.labels,
         card=spec.card,
+        top_patches=top_patches_path(settings.models_dir, spec.id).is_file(),
         layers=[layer_out(layer) for layer in model.layers],
     )

@@ -13,6 +13,7 @@ model it cannot prove to be such a chain, and callers then run the full forward.
 """
 
 import math
+import threading
 import weakref
 from dataclasses import dataclass
 
@@ -71,9 +72,15 @@ def chain_of(model: nn.Module, input_shape: tuple[int, int, int]) -> list[Stage]
 def _probe_chain(model: nn.Module, input_shape: tuple[int, int, int]) -> list[Stage] | None:
     candidates = _candidates(model)
     calls: list[tuple[str, torch.Tensor, torch.Tensor]] = []
+    thread = threading.get_ident()
+
+    def record(name: str, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        if threading.get_ident() == thread:  # other requests may be using the model meanwhile
+            calls.append((name, inputs[0], output))
+
     handles = [
         module.register_forward_hook(
-            lambda _m, inputs, output, name=name: calls.append((name, inputs[0], output))
+            lambda _module, inputs, output, name=name: record(name, inputs, output)
         )
         for name, module in candidates
     ]

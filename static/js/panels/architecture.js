@@ -103,6 +103,14 @@ export function renderArchitectureStrip(container, layers, options = {}) {
   container.replaceChildren(strip);
   const buttons = [...strip.querySelectorAll(".layer-block")];
 
+  // Scroll the strip sideways to show `button`, never the page up or down.
+  function reveal(button) {
+    const outer = container.getBoundingClientRect();
+    const inner = button.getBoundingClientRect();
+    if (inner.left < outer.left) container.scrollLeft += inner.left - outer.left - 8;
+    else if (inner.right > outer.right) container.scrollLeft += inner.right - outer.right + 8;
+  }
+
   function select(name, { focus = false, scroll = true } = {}) {
     let chosen = null;
     for (const button of buttons) {
@@ -113,8 +121,8 @@ export function renderArchitectureStrip(container, layers, options = {}) {
       if (on) chosen = button;
     }
     if (!chosen && buttons.length) buttons[0].tabIndex = 0;
-    if (chosen && scroll) chosen.scrollIntoView({ block: "nearest", inline: "nearest" });
-    if (chosen && focus) chosen.focus();
+    if (chosen && scroll) reveal(chosen);
+    if (chosen && focus) chosen.focus({ preventScroll: true });
   }
 
   strip.addEventListener("click", (event) => {
@@ -132,8 +140,8 @@ export function renderArchitectureStrip(container, layers, options = {}) {
     const next = Math.max(0, Math.min(buttons.length - 1, index + moves[event.key]));
     for (const button of buttons) button.tabIndex = -1;
     buttons[next].tabIndex = 0;
-    buttons[next].focus();
-    buttons[next].scrollIntoView({ block: "nearest", inline: "nearest" });
+    buttons[next].focus({ preventScroll: true });
+    reveal(buttons[next]);
   });
   select(options.selected ?? null, { scroll: false });
   return { select };

@@ -2,7 +2,7 @@
 // the filter, their element-wise products and the sum plus bias — "multiply, add, slide".
 import { cssColor, inkOn, makeScale } from "../colormap.js";
 import * as data from "../data.js";
-import { el, fill, formatNumber } from "../format.js";
+import { el, fill, formatNumber, gridNumber } from "../format.js";
 import { registerStrings, t } from "../i18n.js";
 
 registerStrings({
@@ -11,7 +11,7 @@ registerStrings({
     "conv.input": "input window",
     "conv.kernel": "filter weights",
     "conv.products": "products",
-    "conv.row": "input channel {i}",
+    "conv.row": "{source} · channel {i}",
     "conv.row.sum": "Σ = {sum}",
     "conv.more": "+ {count} more input channels (smaller contributions) add {sum}",
     "conv.table.channel": "input channel",
@@ -30,7 +30,7 @@ registerStrings({
     "conv.input": "输入窗口",
     "conv.kernel": "滤波器权重",
     "conv.products": "乘积",
-    "conv.row": "输入通道 {i}",
+    "conv.row": "{source} · 通道 {i}",
     "conv.row.sum": "Σ = {sum}",
     "conv.more": "+ 其余 {count} 个输入通道（贡献较小）共 {sum}",
     "conv.table.channel": "输入通道",
@@ -102,7 +102,7 @@ function numberGrid(matrix, scale, { padded = false } = {}) {
       const v = outside ? 0 : value;
       grid.append(el("span", {
         class: outside && padded ? "num pad" : "num",
-        text: outside ? "0" : formatNumber(v, 2),
+        text: outside ? "0" : gridNumber(v),
         title: outside ? "padding" : String(v),
         style: outside ? {} : { background: cssColor(scale, v), color: inkOn(scale, v) },
       }));
@@ -112,7 +112,7 @@ function numberGrid(matrix, scale, { padded = false } = {}) {
 }
 
 function channelName(source, index, inputChannels) {
-  if (source !== "input") return t("conv.row", { i: index });
+  if (source !== "input") return t("conv.row", { source, i: index });
   const names = inputChannels === 3 ? ["R", "G", "B"] : ["ink"];
   return t("conv.channel.rgb", { name: names[index] ?? index });
 }
@@ -121,29 +121,31 @@ function gridRows(result, source, inputChannels) {
   const ranked = [...result.rows].sort((a, b) => Math.abs(b.sum) - Math.abs(a.sum));
   const shown = result.rows.length <= MAX_ROWS ? result.rows : ranked.slice(0, MAX_ROWS);
   const rest = result.rows.length - shown.length;
-  const items = shown.map((row) => {
-    const flatInputs = row.inputs.flat().filter((v) => v !== null);
-    const inputScale = makeScale(Math.min(0, ...flatInputs), Math.max(0, ...flatInputs), "diverging");
-    const weights = row.kernel.flat();
-    const weightScale = makeScale(Math.min(...weights), Math.max(...weights), "diverging");
-    const products = row.products.flat();
-    const productScale = makeScale(Math.min(...products), Math.max(...products), "diverging");
-    return el(
-      "div",
-      { class: "conv-row" },
-      el("p", { class: "conv-row-title", text: channelName(source, row.inputChannel, inputChannels) }),
-      el(
-        "div",
-        { class: "conv-row-grids" },
-        el("figure", {}, numberGrid(row.inputs, inputScale, { padded: true }), el("figcaption", { text: t("conv.input") })),
-        el("span", { class: "op", text: "×" }),
-        el("figure", {}, numberGrid(row.kernel, weightScale), el("figcaption", { text: t("conv.kernel") })),
-        el("span", { class: "op", text: "=" }),
-        el("figure", {}, numberGrid(row.products, productScale), el("figcaption", { text: t("conv.products") })),
-        el("span", { class: "op row-sum", text: t("conv.row.sum", { sum: formatNumber(row.sum) }) }),
-      ),
-    );
+  // One colour scale per kind of number across all rows, so rows can be compared at a glance.
+  const extent = (pick) => Math.max(...shown.flatMap((row) => pick(row).flat().map((v) => Math.abs(v ?? 0)))) || 1;
+  const scales = ["inputs", "kernel", "products"].map((key) => {
+    const e = extent((row) => row[key]);
+    return makeScale(-e, e, "diverging");
   });
+  const items = shown.map((row) => el(
+    "div",
+    { class: "conv-row" },
+    el(
+      "p",
+      { class: "conv-row-title" },
+      el("span", { text: channelName(source, row.inputChannel, inputChannels) }),
+      el("span", { class: "row-sum", text: t("conv.row.sum", { sum: formatNumber(row.sum) }) }),
+    ),
+    el(
+      "div",
+      { class: "conv-row-grids" },
+      el("figure", {}, numberGrid(row.inputs, scales[0], { padded: true }), el("figcaption", { text: t("conv.input") })),
+      el("span", { class: "op", text: "×" }),
+      el("figure", {}, numberGrid(row.kernel, scales[1]), el("figcaption", { text: t("conv.kernel") })),
+      el("span", { class: "op", text: "=" }),
+      el("figure", {}, numberGrid(row.products, scales[2]), el("figcaption", { text: t("conv.products") })),
+    ),
+  ));
   if (rest) {
     const restSum = result.rows.filter((row) => !shown.includes(row)).reduce((s, row) => s + row.sum, 0);
     items.push(el("p", { class: "muted", text: t("conv.more", { count: rest, sum: formatNumber(restSum) }) }));

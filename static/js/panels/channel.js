@@ -11,6 +11,7 @@ registerStrings({
     "channel.title": "One channel, up close",
     "channel.help": "Point at a unit (or focus the map and use the arrow keys) to read its exact value; the box on the input shows the pixels that unit can see — its receptive field.",
     "channel.name": "{layer} · channel {c}",
+    "channel.name.vector": "{layer} · unit {c}",
     "channel.unit": "unit (y {y}, x {x}) = {value}",
     "channel.vector.unit": "unit {c}{label} = {value}",
     "channel.map.aria": "Feature map; arrow keys move the unit",
@@ -22,6 +23,7 @@ registerStrings({
     "channel.title": "放大看一个通道",
     "channel.help": "指向一个单元（或聚焦特征图后用方向键）读出它的精确数值；输入图上的方框是这个单元能看到的像素——它的感受野。",
     "channel.name": "{layer} · 通道 {c}",
+    "channel.name.vector": "{layer} · 单元 {c}",
     "channel.unit": "单元（y {y}，x {x}）= {value}",
     "channel.vector.unit": "单元 {c}{label} = {value}",
     "channel.map.aria": "特征图；用方向键移动单元",
@@ -43,7 +45,13 @@ export function mountChannelPanel({ onUnit }) {
     context.drawImage(bitmap, 0, 0, width * cell, height * cell);
     context.lineWidth = 2;
     context.strokeStyle = cssVar("--highlight");
-    context.strokeRect(unit.x * cell + 1, unit.y * cell + 1, cell - 2, cell - 2);
+    if (cell >= 6) {
+      context.strokeRect(unit.x * cell + 1, unit.y * cell + 1, cell - 2, cell - 2);
+      return;
+    }
+    context.beginPath();
+    context.arc((unit.x + 0.5) * cell, (unit.y + 0.5) * cell, 7, 0, 2 * Math.PI);
+    context.stroke();
   }
 
   function update({ announce = true } = {}) {
@@ -100,7 +108,7 @@ export function mountChannelPanel({ onUnit }) {
       rfText: el("p", { id: "rf-text", class: "rf-text" }),
     };
     const mapFigure = isVector
-      ? el("div", { class: "zoom-figure" }, el("h3", { text: t("channel.name", { layer: layer.name, c: channel }) }), state.valueLine)
+      ? el("div", { class: "zoom-figure" }, el("h3", { text: t("channel.name.vector", { layer: layer.name, c: channel }) }), state.valueLine)
       : el(
         "div",
         { class: "zoom-figure" },

@@ -2,7 +2,7 @@
 // conv arithmetic (and the batch norm / activation that follow it), pooling, activation, batch
 // norm, residual sum, and softmax for the classifier.
 import * as data from "../data.js";
-import { el, fill, formatNumber, formatPercent } from "../format.js";
+import { el, fill, formatNumber, formatPercent, gridNumber } from "../format.js";
 import { registerStrings, t } from "../i18n.js";
 import { convArithmetic, renderConvArithmetic } from "./arithmetic.js";
 import { isClassifier, layerHelp } from "./help.js";
@@ -130,7 +130,7 @@ async function explainPool(ctx, body, layer, c, unit, value) {
   const channel = await data.channelValues(ctx.analysisId, source.name, c);
   const window = poolWindow(layer, source, unit, channel);
   const isMax = layer.type.includes("Max");
-  const cells = window.rows.map((row) => row.map((v) => el("span", { class: "num", text: formatNumber(v, 3), title: String(v) })));
+  const cells = window.rows.map((row) => row.map((v) => el("span", { class: "num", text: gridNumber(v), title: String(v) })));
   const flat = window.rows.flat();
   const sum = flat.reduce((s, v) => s + v, 0);
   const result = isMax ? Math.max(...flat) : sum / flat.length;

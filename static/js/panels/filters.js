@@ -3,7 +3,7 @@
 import { cssVar, fitCanvas, loadImage } from "../canvas.js";
 import { cssColor, inkOn, makeScale } from "../colormap.js";
 import * as data from "../data.js";
-import { el, fill, formatNumber, shapeText } from "../format.js";
+import { el, fill, formatNumber, gridNumber, shapeText } from "../format.js";
 import { registerStrings, t } from "../i18n.js";
 
 registerStrings({
@@ -51,7 +51,7 @@ function weightGrid(matrix, scale) {
   for (const value of matrix.flat()) {
     grid.append(el("span", {
       class: "num",
-      text: formatNumber(value, 2),
+      text: gridNumber(value),
       title: String(value),
       style: { background: cssColor(scale, value), color: inkOn(scale, value) },
     }));

@@ -19,6 +19,7 @@ registerStrings({
 });
 
 const DISPLAY = 256;
+const MIN_MARGIN_FRACTION = 0.05; // a visible frame of "outside the image" even for small fields
 const MAX_MARGIN_FRACTION = 0.5;
 const MIN_VISIBLE_BOX = 14; // smaller boxes also get a ring, so the eye finds them
 
@@ -45,7 +46,8 @@ function layerMargin(layer, input) {
   const last = receptiveFieldBox(layer.receptive_field, h - 1, w - 1, [input.height, input.width]);
   if (!first) return 0;
   const reach = Math.max(-first.top, -first.left, last.bottom - input.height + 1, last.right - input.width + 1, 0);
-  return Math.min(reach, Math.ceil(Math.max(input.height, input.width) * MAX_MARGIN_FRACTION));
+  const side = Math.max(input.height, input.width);
+  return Math.max(Math.ceil(side * MIN_MARGIN_FRACTION), Math.min(reach, Math.ceil(side * MAX_MARGIN_FRACTION)));
 }
 
 function hatch(context, x, y, w, h, color) {

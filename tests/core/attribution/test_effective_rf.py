@@ -24,8 +24,13 @@ def conv_stack() -> nn.Module:
     ).eval()
 
 
+def every_third(size: int) -> list[int]:
+    """Units 0, 3, 6, … and the last one: both edges and the interior, at a ninth of the cost."""
+    return sorted({*range(0, size, 3), size - 1})
+
+
 @pytest.mark.parametrize("layer", ["0", "2", "4", "5"])
-def test_gradient_is_zero_outside_the_theoretical_box_for_every_unit(layer: str) -> None:
+def test_gradient_is_zero_outside_the_theoretical_box(layer: str) -> None:
     model = conv_stack().double()
     image = torch.randn(
         INPUT_SHAPE, generator=torch.Generator().manual_seed(1), dtype=torch.float64
@@ -33,8 +38,8 @@ def test_gradient_is_zero_outside_the_theoretical_box_for_every_unit(layer: str)
     field = compute_receptive_fields(model, INPUT_SHAPE)[layer].rf
     with torch.no_grad():
         height, width = model[: int(layer) + 1](image[None]).shape[2:]
-    for y in range(height):
-        for x in range(width):
+    for y in every_third(height):
+        for x in every_third(width):
             result = effective_receptive_field(model, image, layer, field, y, x, channel=1)
             box = receptive_field_box(field, y, x, (20, 20))
             assert result.box == box

@@ -104,7 +104,7 @@ function topPatchesCard(ctx) {
   let shown = "";
 
   function update({ layer, channel }) {
-    if (!spatial.has(layer) || unavailable.has(layer)) {
+    if (!ctx.model.top_patches || !spatial.has(layer) || unavailable.has(layer)) {
       view.root.hidden = true;
       return;
     }
