@@ -48,22 +48,24 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One real server for the whole browser suite; its log is kept in pytest's temp directory."""
     with running_server(log=tmp_path_factory.mktemp("server") / "server.log") as url:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api(base_url: str) -> Iterator[httpx.Client]:
     """Direct API access, to compare what the page shows with what the server says."""
     with httpx.Client(base_url=base_url, timeout=60) as client:
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    # Package scope: Playwright's sync API runs an event loop on this thread until it stops, and
+    # the async tests that come after the browser package need the thread's loop back.
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         yield chromium
