@@ -56,6 +56,11 @@ class Settings(BaseSettings):
 
     cors_origins: list[str] = Field(default_factory=list)
 
+    # Per server process (uvicorn): open connections + requests in progress beyond this get a plain
+    # 503; far above a class (60 students, each a few parallel requests and one presenter stream).
+    max_connections: int = Field(1000, ge=16)
+    keep_alive_seconds: int = Field(5, ge=1)
+
     # Classroom scale (docs/deploy.md). Waiting analyses of one model share a forward of up to
     # `max_batch` images; the first waits at most `batch_wait_ms` for company.
     # Each image of a batch holds its own copy of every layer (77 MiB for EfficientNet-Lite0), so
