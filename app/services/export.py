@@ -15,6 +15,8 @@ from typing import Any
 import torch
 
 from app.core.analysis import AnalysisResult, analyze
+from app.core.attribution.colormap import overlay_png
+from app.core.attribution.gradcam import default_cam_layer, grad_cam
 from app.core.encode import Atlas, feature_map_atlas, png_bytes
 from app.core.filters import conv_modules, filter_bank
 from app.core.preprocess import denormalize
@@ -76,31 +78,11 @@ def layer_json(layer: LayerInfo) -> dict[str, Any]:
     }
 
 
-CAM_LAYER_KINDS = ("conv", "depthwise_conv", "batchnorm", "activation", "block")
-
-
-def cam_layer(model: LoadedModel) -> str | None:
-    """Grad-CAM's usual layer (the API's default too): the last feature map before pooling."""
-    maps = [
-        layer.name
-        for layer in model.layers
-        if layer.kind in CAM_LAYER_KINDS
-        and len(layer.output_shape) == 3
-        and layer.output_shape[1] * layer.output_shape[2] > 1
-    ]
-    return maps[-1] if maps else None
-
-
 def grad_cam_files(
     writer: ExportWriter, model: LoadedModel, inputs: torch.Tensor, class_index: int
 ) -> None:
-    """`gradcam.png` (overlay) + `gradcam.json`, when the attribution module is installed."""
-    try:
-        from app.core.attribution.colormap import overlay_png
-        from app.core.attribution.gradcam import grad_cam
-    except ImportError:
-        return
-    layer = cam_layer(model)
+    """`gradcam.png` (overlay) + `gradcam.json` for the default Grad-CAM layer."""
+    layer = default_cam_layer(model.layers)
     if layer is None:
         return
     cam = grad_cam(model.module, inputs, layer, class_index)

@@ -31,7 +31,7 @@ from app.api.schemas_attribution import (
 )
 from app.core.attribution.colormap import diverging_png, overlay_png, sequential_png
 from app.core.attribution.effective_rf import EffectiveReceptiveField, effective_receptive_field
-from app.core.attribution.gradcam import grad_cam
+from app.core.attribution.gradcam import default_cam_layer, grad_cam
 from app.core.attribution.occlusion import occlusion
 from app.core.attribution.resources import RANDOM_SEED
 from app.core.attribution.saliency import DEFAULT_NOISE_LEVEL, SmoothGradOptions, saliency
@@ -43,7 +43,6 @@ MAX_SMOOTHGRAD_SAMPLES = 64
 SALIENCY_SATURATION = 0.99
 """Saliency PNGs reach full strength at the 99th percentile: raw gradients have a few extreme
 pixels that would leave the rest black (the JSON's ``max`` stays the true maximum)."""
-FEATURE_MAP_KINDS = ("conv", "depthwise_conv", "batchnorm", "activation", "block")
 
 router = APIRouter(prefix="/api/v1", tags=["attribution"], lifespan=attribution_lifespan)
 
@@ -56,18 +55,12 @@ def checked_class(model: LoadedModel, class_index: int | None) -> int | None:
     return class_index
 
 
-def default_cam_layer(model: LoadedModel) -> str:
-    """The last feature-map layer before pooling to a vector: Grad-CAM's usual choice."""
-    maps = [
-        layer.name
-        for layer in model.layers
-        if layer.kind in FEATURE_MAP_KINDS
-        and len(layer.output_shape) == 3
-        and layer.output_shape[1] * layer.output_shape[2] > 1
-    ]
-    if not maps:
+def cam_layer_or_422(model: LoadedModel) -> str:
+    """The default Grad-CAM layer, or a clear 422 when the model has no spatial feature map."""
+    layer = default_cam_layer(model.layers)
+    if layer is None:
         raise ApiError(422, "no_feature_map", "the model has no spatial feature-map layer")
-    return maps[-1]
+    return layer
 
 
 def feature_map_layer(model: LoadedModel, name: str) -> LayerInfo:
@@ -98,7 +91,7 @@ async def grad_cam_map(
 ) -> GradCamOut:
     """Grad-CAM: which regions of the input a layer's evidence for the class comes from."""
     model = service.model_of(record)
-    info = feature_map_layer(model, layer or default_cam_layer(model))
+    info = feature_map_layer(model, layer or cam_layer_or_422(model))
     target = checked_class(model, class_index)
 
     def compute() -> GradCamOut:

@@ -6,6 +6,7 @@ tapped as a leaf (``LayerTap`` "leaf" mode), so the backward pass runs only thro
 after it and never differentiates the parameters.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -20,6 +21,7 @@ from app.core.attribution.hooks import (
     model_dtype,
 )
 from app.core.receptive_field import ReceptiveField
+from app.core.registry import LayerInfo
 
 
 @dataclass(frozen=True)
@@ -108,3 +110,18 @@ def grad_cam(
         cam=cam.cpu(),
         upsampled=upsampled.cpu(),
     )
+
+
+FEATURE_MAP_KINDS = ("conv", "depthwise_conv", "batchnorm", "activation", "block")
+
+
+def default_cam_layer(layers: Iterable[LayerInfo]) -> str | None:
+    """Grad-CAM's usual layer: the last spatial feature map before pooling to a vector."""
+    maps = [
+        layer.name
+        for layer in layers
+        if layer.kind in FEATURE_MAP_KINDS
+        and len(layer.output_shape) == 3
+        and layer.output_shape[1] * layer.output_shape[2] > 1
+    ]
+    return maps[-1] if maps else None
