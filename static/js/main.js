@@ -255,6 +255,24 @@ document.addEventListener("convlens:language", () => {
 
 document.addEventListener("convlens:set-view", (event) => openView(event.detail));
 
+// Lessons link here: `/?model=ID` picks the model, `&sample=NAME` also analyzes that bundled sample
+// (NAME is its file name without extension, e.g. chelsea or digit-7).
+async function openDeepLink(query) {
+  const wanted = query.get("model");
+  if ([...$("model-select").options].some((option) => option.value === wanted)) {
+    $("model-select").value = wanted;
+  }
+  await selectModel($("model-select").value);
+  const name = query.get("sample");
+  const { samples } = name ? await (await fetch("/static/samples/samples.json")).json() : { samples: [] };
+  const sample = samples.find((item) => item.url.split("/").pop().replace(/\.[^.]+$/, "") === name);
+  if (!sample) {
+    setStatus(t("status.pick"));
+    return;
+  }
+  await analyzeImage(await (await fetch(sample.url)).blob(), wanted || sample.model);
+}
+
 const permalink = document.body.dataset.analysisId;
 if (permalink) {
   const query = new URLSearchParams(location.search);
@@ -262,6 +280,5 @@ if (permalink) {
   for (const key of ["layer", "channel", "y", "x"]) if (query.get(key)) view[key] = query.get(key);
   await openView(view);
 } else {
-  await selectModel($("model-select").value).catch(showError);
-  setStatus(t("status.pick"));
+  await openDeepLink(new URLSearchParams(location.search)).catch(showError);
 }

@@ -161,6 +161,14 @@ def test_a_sample_photo_switches_to_its_model(page: Page) -> None:
     assert {"espresso", "cup"} & set(labels), labels
 
 
+def test_a_lesson_deep_link_opens_the_model_with_its_sample(page: Page) -> None:
+    page.goto("/?model=efficientnet-lite0&sample=chelsea")
+    wait_for_analysis(page)
+    expect(page.locator("#model-select")).to_have_value("efficientnet-lite0")
+    labels = [label for label, _ in shown_predictions(page)]
+    assert set(CAT_LABELS) & set(labels), labels
+
+
 SEND_AS = """async ([how, url]) => {
   const blob = await (await fetch(url)).blob();
   const transfer = new DataTransfer();
