@@ -143,6 +143,26 @@ async def input_image(
     return Response(await service.input_png(record), media_type="image/png", headers=cache)
 
 
+def channel_out(
+    record: AnalysisRecord, layer: str, what: str, maps: torch.Tensor, channel: int
+) -> ChannelOut:
+    """One channel of (C, H, W) maps, or one unit of a (N,) vector as a [1, 1] grid."""
+    count = maps.shape[0]
+    if channel >= count:
+        raise ApiError(404, "channel_not_found", f"{what} has channels 0..{count - 1}")
+    values = maps[channel]
+    grid = values.reshape(1, 1) if values.ndim == 0 else values
+    return ChannelOut(
+        analysis_id=record.analysis_id,
+        layer=layer,
+        channel=channel,
+        shape=list(grid.shape),
+        min=float(grid.min()),
+        max=float(grid.max()),
+        values=grid.tolist(),
+    )
+
+
 @router.get(
     "/analyses/{analysis_id}/input/channels/{channel}",
     response_model=ChannelOut,
@@ -152,19 +172,7 @@ async def input_channel_values(
     record: AnalysisDep, channel: Annotated[int, Path(ge=0, le=1_000_000)], _cache: AnalysisCacheDep
 ) -> ChannelOut:
     """Exact float32 values of one channel of the normalized model input (what conv1 reads)."""
-    count = record.input.shape[0]
-    if channel >= count:
-        raise ApiError(404, "channel_not_found", f"the input has channels 0..{count - 1}")
-    grid = record.input[channel]
-    return ChannelOut(
-        analysis_id=record.analysis_id,
-        layer=MODEL_INPUT,
-        channel=channel,
-        shape=list(grid.shape),
-        min=float(grid.min()),
-        max=float(grid.max()),
-        values=grid.tolist(),
-    )
+    return channel_out(record, MODEL_INPUT, "the input", record.input, channel)
 
 
 @router.get(
@@ -216,22 +224,7 @@ async def channel_values(
 ) -> ChannelOut:
     """Exact float32 values of one channel ([1, 1] for a vector layer's unit)."""
     activation = await service.activation(record, layer.name)
-    count = activation.shape[0]
-    if channel >= count:
-        raise ApiError(
-            404, "channel_not_found", f"layer {layer.name!r} has channels 0..{count - 1}"
-        )
-    values = activation[channel]
-    grid = values.reshape(1, 1) if values.ndim == 0 else values
-    return ChannelOut(
-        analysis_id=record.analysis_id,
-        layer=layer.name,
-        channel=channel,
-        shape=list(grid.shape),
-        min=float(grid.min()),
-        max=float(grid.max()),
-        values=grid.tolist(),
-    )
+    return channel_out(record, layer.name, f"layer {layer.name!r}", activation, channel)
 
 
 def patch_out(
@@ -254,7 +247,7 @@ def patch_out(
         left=left,
         height=height,
         width=width,
-        channels=list(range(maps.shape[0])) if channel is None else [channel],
+        channels=list(range(maps.shape[0])) if channels is None else channels,
         values=values,
     )
 
