@@ -9,12 +9,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import install_error_handlers
 from app.api.http_cache import install_conditional_get
 from app.api.limits import RequestLimits, RequestLimitsMiddleware
-from app.api.middleware import RequestIdMiddleware
+from app.api.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from app.api.ratelimit import RateLimitMiddleware, TokenBuckets
 from app.api.router import api_router
 from app.config import REPO_ROOT, Settings, get_settings
@@ -23,42 +22,6 @@ from app.services.analyses import AnalysisService
 from app.services.inference import InferenceQueue, fix_mmap_threshold
 from app.services.sessions import SessionHub, SessionLimits
 from app.services.shared_records import SharedRecords, redis_client
-
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "connect-src 'self'; media-src 'self' blob:; object-src 'none'; base-uri 'self'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = [
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-    (b"permissions-policy", b"camera=(self), microphone=(), geolocation=()"),
-]
-
-
-class SecurityHeadersMiddleware:
-    """Adds the CSP (no inline scripts), nosniff and frame protections to every response."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = {key.lower() for key, _ in message.get("headers", [])}
-                message["headers"] = [
-                    *message.get("headers", []),
-                    *[(k, v) for k, v in SECURITY_HEADERS if k not in present],
-                ]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
