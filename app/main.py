@@ -16,8 +16,9 @@ from app.api.limits import RequestLimits, RequestLimitsMiddleware
 from app.api.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from app.api.ratelimit import RateLimitMiddleware, TokenBuckets
 from app.api.router import api_router
-from app.config import REPO_ROOT, Settings, get_settings
+from app.config import Settings, get_settings
 from app.core.registry import ModelRegistry, select_device
+from app.paths import STATIC_DIR, TEMPLATES_DIR
 from app.services.analyses import AnalysisService
 from app.services.inference import InferenceQueue, fix_mmap_threshold
 from app.services.sessions import SessionHub, SessionLimits
@@ -34,8 +35,12 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             torch.set_num_threads(settings.torch_threads)
         if settings.mmap_threshold_bytes:
             fix_mmap_threshold(settings.mmap_threshold_bytes)
-        models = registry if registry is not None else ModelRegistry.from_manifest(
-            settings.models_dir, select_device(settings.device)
+        models = (
+            registry
+            if registry is not None
+            else ModelRegistry.from_specs(
+                settings.models_dir, select_device(settings.device), settings.extra_model_paths
+            )
         )
         queue = InferenceQueue(
             settings.inference_concurrency,
@@ -77,11 +82,11 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.templates = Jinja2Templates(directory=REPO_ROOT / "templates")
+    app.state.templates = Jinja2Templates(directory=TEMPLATES_DIR)
     install_error_handlers(app)
     install_conditional_get(app)
     app.include_router(api_router)
-    app.mount("/static", StaticFiles(directory=REPO_ROOT / "static"), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(RequestLimitsMiddleware, limits=RequestLimits.from_settings(settings))
     if settings.rate_limit_per_minute:
         buckets = TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst)
