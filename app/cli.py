@@ -1,4 +1,4 @@
-"""`convlens serve | models | analyze | train-digits | top-patches | feature-vis`.
+"""`convlens serve | check-model | models | analyze | train-digits | top-patches | feature-vis`.
 
 Every error is one clear line and a non-zero exit.
 """
@@ -26,9 +26,26 @@ def build_app():
     return create_app()
 
 
+def _add_models(paths: Sequence[str]) -> None:
+    """Append ``--model`` paths to CONVLENS_MODELS: worker processes read them from there."""
+    if not paths:
+        return
+    import os
+
+    for path in paths:
+        if not Path(path).exists():
+            raise ValueError(f"--model {path}: no such spec file or folder")
+    current = [part for part in os.environ.get("CONVLENS_MODELS", "").split(os.pathsep) if part]
+    os.environ["CONVLENS_MODELS"] = os.pathsep.join(
+        [*current, *(str(Path(path).resolve()) for path in paths)]
+    )
+    get_settings.cache_clear()
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    _add_models(args.model)
     settings = get_settings()
     uvicorn.run(
         "app.cli:build_app",
@@ -44,18 +61,34 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def list_models(_args: argparse.Namespace) -> int:
-    from app.core.registry import read_manifest
+def check_model(args: argparse.Namespace) -> int:
+    import torch
 
-    for spec in read_manifest(get_settings().models_dir):
-        print(f"{spec.id:24} {spec.num_classes:5} classes  {spec.name}")
+    from app.core.model_check import check_model as check
+    from app.core.model_check import format_report
+
+    settings = get_settings()
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    results = check(Path(args.path), torch.device("cpu"))
+    for result in results:
+        print(format_report(result))
+    return 0 if results and all(result.usable for result in results) else 1
+
+
+def list_models(_args: argparse.Namespace) -> int:
+    from app.core.registry import read_model_specs
+
+    settings = get_settings()
+    for spec in read_model_specs(settings.models_dir, settings.extra_model_paths):
+        print(f"{spec.id:24} {spec.input_kind:6} {spec.name}  ({spec.source})")
     return 0
 
 
 def analyze_image(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from app.core.attribution.precompute import load_manifest_model
+    from app.core.attribution.precompute import load_spec_model
     from app.core.preprocess import ImageError
     from app.core.registry import select_device
     from app.services.export import export_analysis
@@ -66,7 +99,9 @@ def analyze_image(args: argparse.Namespace) -> int:
         data = image.read_bytes()
     except OSError as error:
         raise ValueError(f"cannot read {image}: {error.strerror or error}") from error
-    model = load_manifest_model(settings.models_dir, args.model, select_device(settings.device))
+    model = load_spec_model(
+        settings.models_dir, args.model, select_device(settings.device), settings.extra_model_paths
+    )
     try:
         summary = export_analysis(
             model,
@@ -98,13 +133,15 @@ def train_digits(args: argparse.Namespace) -> int:
 def top_patches(args: argparse.Namespace) -> int:
     import torch
 
-    from app.core.attribution.precompute import load_manifest_model
-    from app.core.attribution.resources import top_patches_path
+    from app.core.attribution.precompute import load_spec_model
     from app.core.attribution.top_patches import write_digit_top_patches
 
     settings = get_settings()
-    model = load_manifest_model(settings.models_dir, args.model, torch.device("cpu"))
-    out = Path(args.out) if args.out else top_patches_path(settings.models_dir, args.model)
+    model = load_spec_model(
+        settings.models_dir, args.model, torch.device("cpu"), settings.extra_model_paths
+    )
+    default = model.spec.top_patches or model.spec.folder / f"{model.spec.id}-top-patches.json"
+    out = Path(args.out) if args.out else default
     digest = write_digit_top_patches(model, Path(args.data or settings.mnist_dir), out)
     print(f"top patches written to {out} (sha256 {digest})")
     return 0
@@ -117,7 +154,7 @@ def feature_vis(args: argparse.Namespace) -> int:
     from app.core.attribution.feature_vis import FeatureVisOptions
     from app.core.attribution.feature_vis_store import FeatureVisStore
     from app.core.attribution.precompute import (
-        load_manifest_model,
+        load_spec_model,
         parse_channels,
         precompute_feature_vis,
     )
@@ -126,7 +163,9 @@ def feature_vis(args: argparse.Namespace) -> int:
     threads = args.threads or settings.torch_threads
     if threads:
         torch.set_num_threads(threads)
-    model = load_manifest_model(settings.models_dir, args.model, torch.device("cpu"))
+    model = load_spec_model(
+        settings.models_dir, args.model, torch.device("cpu"), settings.extra_model_paths
+    )
     if args.layer not in model.layer_index:
         raise ValueError(f"model {args.model!r} has no layer {args.layer!r}")
     channels = parse_channels(args.channels, model.layer_index[args.layer].output_shape[0])
@@ -148,7 +187,21 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=None, help="default: CONVLENS_PORT or 8000")
     run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     run.add_argument("--log-level", default="info")
+    run.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a model spec file or a folder of them, served beside the bundled models "
+        "(repeatable; adds to CONVLENS_MODELS)",
+    )
     run.set_defaults(handler=serve)
+
+    check = commands.add_parser(
+        "check-model", help="load a model spec (or a folder of them) and check every layer"
+    )
+    check.add_argument("path", help="a spec .toml file or a folder of them")
+    check.set_defaults(handler=check_model)
 
     models = commands.add_parser("models", help="list the bundled models")
     models.set_defaults(handler=list_models)

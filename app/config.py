@@ -1,11 +1,14 @@
 """Settings: every limit is a `CONVLENS_*` environment variable with a default that serves a class of 60."""
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.paths import CACHE_DIR, MODELS_DIR
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,8 +20,11 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    models_dir: Path = REPO_ROOT / "models"
-    mnist_dir: Path = REPO_ROOT / ".cache" / "mnist" / "package" / "src" / "digits"
+    models_dir: Path = MODELS_DIR
+    # The operator's own model specs, served beside the bundled ones: spec files or folders of
+    # them, separated by the platform's path separator (":" on Linux). `serve --model` adds to it.
+    models: str = ""
+    mnist_dir: Path = CACHE_DIR / "mnist" / "package" / "src" / "digits"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # One intra-op thread per forward and one forward per core: on a small shared box, torch's
     # multi-threaded kernels spin against each other and the web server (measured 10-40× slower).
@@ -84,8 +90,13 @@ class Settings(BaseSettings):
     # Attribution: SmoothGrad's default noisy copies; feature visualizations cached on disk and
     # computed by a background worker with at most `feature_vis_queue_size` jobs waiting.
     smoothgrad_samples: int = Field(16, ge=1, le=256)
-    feature_vis_dir: Path = REPO_ROOT / ".cache" / "feature-vis"
+    feature_vis_dir: Path = CACHE_DIR / "feature-vis"
     feature_vis_queue_size: int = Field(16, ge=1)
+
+    @property
+    def extra_model_paths(self) -> list[Path]:
+        """The paths of `models`, in order."""
+        return [Path(part) for part in self.models.split(os.pathsep) if part.strip()]
 
     @property
     def max_body_bytes(self) -> int:

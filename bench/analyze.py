@@ -1,10 +1,12 @@
 """Benchmark: what does seeing every layer cost over a bare forward?
 
-Measured side by side in one run, interleaved round by round so machine noise hits every variant alike:
+Measured side by side in one run, interleaved round by round so machine noise hits every variant
+alike:
   bare      torch.inference_mode() forward of the preprocessed photo
-  capture   the same forward with every visible layer captured + per-layer statistics (core.analyze)
-  http      POST /analyze to a real uvicorn server on loopback, caches off (a fresh forward each time,
-            including upload, decode, resize and JSON encoding)
+  capture   the same forward with every visible layer captured + per-layer statistics
+            (core.analyze)
+  http      POST /analyze to a real uvicorn server on loopback, caches off (a fresh forward
+            each time, including upload, decode, resize and JSON encoding)
   captum    Captum's LayerActivation called once per layer (the usual way to get every layer)
 Also: the bytes of every layer's atlas PNGs vs the same maps as JSON floats.
 
@@ -59,7 +61,10 @@ def main() -> int:
     parser.add_argument("--model", default="efficientnet-lite0")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument(
-        "--captum-rounds", type=int, default=3, help="Captum runs one forward per layer: sample fewer"
+        "--captum-rounds",
+        type=int,
+        default=3,
+        help="Captum runs one forward per layer: sample fewer",
     )
     parser.add_argument(
         "--write", type=Path, default=None, help="append the results to this markdown file"
@@ -68,7 +73,7 @@ def main() -> int:
 
     # Same intra-op threads as the server's default, so every variant runs on equal footing.
     torch.set_num_threads(Settings().torch_threads or torch.get_num_threads())
-    registry = ModelRegistry.from_manifest(REPO_ROOT / "models", torch.device("cpu"))
+    registry = ModelRegistry.from_specs(REPO_ROOT / "models", torch.device("cpu"))
     model = registry.get(args.model)
     data = photo_bytes()
     inputs = to_model_input(decode_image(data, 10**9), model.spec.preprocess)
@@ -134,7 +139,8 @@ def main() -> int:
             f"**{median['captum'] / median['capture']:.1f}×** ({len(model.layers)} layers)"
         )
     lines.append(
-        f"- every layer's maps: atlas PNGs {png_bytes / 1e6:.1f} MB vs JSON floats {json_bytes / 1e6:.1f} MB "
+        f"- every layer's maps: atlas PNGs {png_bytes / 1e6:.1f} MB "
+        f"vs JSON floats {json_bytes / 1e6:.1f} MB "
         f"(**{json_bytes / png_bytes:.1f}×** smaller as PNG)"
     )
     text = "\n".join(lines) + "\n"

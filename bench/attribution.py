@@ -28,7 +28,7 @@ from torchcam.methods import GradCAM
 from app.config import REPO_ROOT, Settings
 from app.core.attribution.gradcam import grad_cam
 from app.core.attribution.occlusion import occlusion
-from app.core.attribution.precompute import load_manifest_model
+from app.core.attribution.precompute import load_spec_model
 from app.core.preprocess import decode_image, to_model_input
 
 PHOTO = "chelsea.png"
@@ -80,7 +80,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    model = load_manifest_model(REPO_ROOT / "models", MODEL, torch.device("cpu"))
+    model = load_spec_model(REPO_ROOT / "models", MODEL, torch.device("cpu"))
     module = model.module
     inputs = to_model_input(decode_image(photo_bytes(), 10**9), model.spec.preprocess)
     with torch.inference_mode():

@@ -27,7 +27,7 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def registry() -> ModelRegistry:
     """Both bundled models, loaded and checked once for the whole session."""
-    return ModelRegistry.from_manifest(REPO_ROOT / "models", torch.device("cpu"))
+    return ModelRegistry.from_specs(REPO_ROOT / "models", torch.device("cpu"))
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from PIL import Image
 
 from app.cli import main
+from app.config import REPO_ROOT, get_settings
 from app.core.analysis import analyze
 from app.core.registry import ModelRegistry
 from app.services.analyses import model_input
@@ -141,7 +143,65 @@ def test_a_usage_mistake_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[st
     assert "--out" in one_line_error(capsys)
 
 
-def test_models_lists_every_manifest_model(capsys: pytest.CaptureFixture[str]) -> None:
+def test_models_lists_every_bundled_spec(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == ["lenet5-mnist", "efficientnet-lite0"]
+    files = sorted((REPO_ROOT / "models").glob("*.toml"))  # each spec is named after its id
+    assert [line.split()[0] for line in lines] == [file.stem for file in files]
+    assert [line.rsplit(" (", 1)[1] for line in lines] == [f"{file})" for file in files]
+    kinds = dict(line.split()[:2] for line in lines)
+    assert (kinds["efficientnet-lite0"], kinds["lenet5-mnist"]) == ("photo", "digit")
+
+
+@pytest.fixture
+def extra_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """`CONVLENS_MODELS` as set by the test, read afresh by the CLI's cached settings."""
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def user_spec(tmp_path: Path, id_line: str = 'id = "my-net"') -> Path:
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        f"""{id_line}
+name = "My net"
+description = "two classes"
+entry_point = "mynet:build"
+weights = "mynet.safetensors"
+labels = ["cat", "dog"]
+[input]
+channels = 3
+height = 8
+width = 8
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_models_lists_the_operators_specs_after_the_bundled_ones(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    extra_models: None,
+) -> None:
+    monkeypatch.setenv("CONVLENS_MODELS", str(user_spec(tmp_path)))
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    bundled = [file.stem for file in sorted((REPO_ROOT / "models").glob("*.toml"))]
+    assert [line.split()[0] for line in lines] == [*bundled, "my-net"]
+    assert lines[-1].endswith(f"({(tmp_path / 'mine.toml').resolve()})")
+
+
+def test_a_bad_spec_is_one_line_naming_file_and_key(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    extra_models: None,
+) -> None:
+    spec = user_spec(tmp_path, 'id = "My Net"')
+    monkeypatch.setenv("CONVLENS_MODELS", str(spec))
+    assert main(["models"]) == 1
+    assert one_line_error(capsys).startswith(f"convlens: error: {spec.resolve()}: id: must match")

@@ -51,7 +51,7 @@ def conditional_headers(request: Request, model: LoadedModel, max_age: int) -> d
         NotModifiedError: the request's If-None-Match already names this ETag.
     """
     path = request.url.path
-    etag = etag_of(model.spec.id, str(model.spec.weights.get("sha256")), path, request.url.query)
+    etag = etag_of(model.spec.id, model.weights_sha256, path, request.url.query)
     headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
     if etag_matches(request.headers.get("if-none-match"), etag):
         raise NotModifiedError(headers)

@@ -16,6 +16,7 @@ from app.api.routes import (
     playground,
     receptive_field,
     sessions,
+    units,
 )
 
 api_router = APIRouter()
@@ -33,5 +34,6 @@ for module in (
     attribution,
     learned_features,
     sessions,
+    units,
 ):
     api_router.include_router(module.router)

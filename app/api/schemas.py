@@ -1,5 +1,7 @@
 """Pydantic response models: the OpenAPI contract of API v1."""
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -29,6 +31,13 @@ class ModelSummary(BaseModel):
     description: str
     num_classes: int
     input: InputShape
+    input_kind: Literal["photo", "digit"] = Field(
+        description="what the model reads: photos, or digits (the page offers a draw canvas)"
+    )
+    i18n: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="the spec's translated name/description by language, e.g. {'zh': {…}}",
+    )
 
 
 class ModelList(BaseModel):
@@ -67,7 +76,9 @@ class LayerOut(BaseModel):
 
 
 class Preprocessing(BaseModel):
-    kind: str
+    style: Literal["crop", "digit"] = Field(
+        description="crop: shorter side resized, centre crop; digit: MNIST-style centring"
+    )
     mean: list[float]
     std: list[float]
     resize: int | None
@@ -75,7 +86,7 @@ class Preprocessing(BaseModel):
 
 
 class ModelDetail(ModelSummary):
-    architecture: str
+    architecture: str = Field(description="the spec's entry point, module:callable")
     total_params: int
     preprocessing: Preprocessing
     labels: list[str]
@@ -222,3 +233,43 @@ class ReceptiveFieldBoxOut(BaseModel):
 def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     """OpenAPI `responses=` entry documenting the error shape for these statuses."""
     return {status: {"model": ErrorResponse} for status in statuses}
+
+
+class UnitOperandOut(BaseModel):
+    layer: str | None = Field(description="the layer whose output this operand is (null: hidden)")
+    value: float
+    broadcast: bool = Field(False, description="one number per channel, spread over the map")
+    channel: int | None = Field(None, description="concatenation: the operand's own channel")
+
+
+class UnitMathOut(BaseModel):
+    """One unit's value redone by hand from the layer's real input."""
+
+    analysis_id: str
+    layer: str
+    kind: str
+    type: str
+    unit: list[int] = Field(description="[channel, y, x] of a map, or [i] of a vector")
+    value: float = Field(description="what the network computed")
+    recomputed: float = Field(description="the same value redone from the numbers below")
+    difference: float
+    inputs: list[float | None] = Field(
+        default_factory=list,
+        description="the numbers the unit reads (window, vector or one value); null: a max pool's "
+        "padding, which never wins",
+    )
+    weights: list[float] = Field(default_factory=list)
+    products: list[float] = Field(default_factory=list)
+    bias: float | None = None
+    shape: list[int] = Field(default_factory=list, description="shape of inputs/weights")
+    positions: list[list[int]] = Field(
+        default_factory=list,
+        description="each input cell's [channel, row, column] in the layer's input map",
+    )
+    padded: list[bool] = Field(default_factory=list, description="the cell is padding")
+    padding_mode: str | None = Field(None, description="zeros, reflect, replicate or circular")
+    rule: str | None = Field(None, description="pools: max or average (÷ count)")
+    formula: str | None = None
+    parameters: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    operands: list[UnitOperandOut] = Field(default_factory=list)
+    note: str | None = None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from app.core.capture import ActivationCapture
+from app.core.capture import ActivationCapture, capture_layers
 from app.core.registry import LoadedModel
 
 
@@ -102,7 +102,7 @@ def analyze_batch(
 ) -> list[AnalysisResult]:
     """One forward over several preprocessed (C, H, W) inputs, results split per image."""
     batch = torch.stack(inputs).to(model.device)
-    with torch.inference_mode(), ActivationCapture(model.module) as capture:
+    with torch.inference_mode(), ActivationCapture(model.program) as capture:
         logits = capture.run(batch)
     summaries = {name: summarize(output) for name, output in capture.activations.items()}
     if logits is None:
@@ -140,9 +140,5 @@ def recompute_activations(
 ) -> dict[str, torch.Tensor]:
     """Re-run the forward only as far as the named layers (after the cache evicted them)."""
     batch = inputs.unsqueeze(0).to(model.device)
-    with (
-        torch.inference_mode(),
-        ActivationCapture(model.module, layer_names, stop_early=True) as capture,
-    ):
-        capture.run(batch)
-    return {name: tensor[0].cpu() for name, tensor in capture.activations.items()}
+    captured = capture_layers(model.program, batch, layer_names)
+    return {name: tensor[0].cpu() for name, tensor in captured.items()}

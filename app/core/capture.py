@@ -1,118 +1,77 @@
-"""ActivationCapture: one forward pass records every chosen layer's output.
+"""ActivationCapture: one forward pass records the chosen layers' outputs (and real inputs).
 
-The capture object owns its hooks and always removes them (in `finally`), so a model is never left
-instrumented, even when the forward raises. Outputs are detached, never copied: the architectures we
-visualize have no in-place ops, so the tensors a hook sees are the ones that stay valid. Hooks act
-only on forwards run by the thread that entered the capture: the server runs several forwards of
-one model object at once, and each capture must see its own forward alone.
+A captured value is what the layer produced when it ran: the program (``layer_program``) hands
+each value to the capture as soon as it exists, and the capture copies exactly the values that a
+later in-place op of the model (``ReLU(inplace=True)``, ``out += identity``) would overwrite; the
+rest are kept as they are, without a copy. Channels-last values (a ConvNeXt block's
+``permute → LayerNorm → Linear``) are stored channels-first, like every other map. Only the
+thread that runs the capture is seen: the server runs several forwards of one model at once.
 """
 
-import threading
+import contextlib
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import torch
-from torch import nn
-from torch.utils.hooks import RemovableHandle
+from torch import Tensor
 
-# Container classes that only group layers; anything else with children is a "block" (residual unit, …).
-_GROUPING = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-# Leaves that change nothing a student would want to see (identity in eval, or a reshape).
-_SKIPPED = (nn.Dropout, nn.Identity, nn.Flatten, nn.ZeroPad2d, nn.ConstantPad2d)
-
-_ACTIVATIONS = (
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Sigmoid,
-    nn.Tanh,
-    nn.ELU,
-    nn.Hardswish,
-)
-_POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
-
-
-def layer_kind(module: nn.Module) -> str | None:
-    """The visualizer's name for a module's kind, or None when it is not shown as a layer."""
-    if isinstance(module, nn.Conv2d):
-        groups = module.groups
-        return "depthwise_conv" if groups > 1 and groups == module.in_channels else "conv"
-    if isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d):
-        return "batchnorm"
-    if isinstance(module, _ACTIVATIONS):
-        return "activation"
-    if isinstance(module, _POOLS):
-        return "pool"
-    if isinstance(module, nn.Linear):
-        return "linear"
-    if isinstance(module, _SKIPPED + _GROUPING):
-        return None
-    if any(True for _ in module.children()):
-        return "block"
-    return None
-
-
-def visible_layers(model: nn.Module) -> dict[str, nn.Module]:
-    """Every module shown as a layer, by dotted name (the root model itself excluded)."""
-    return {
-        name: module
-        for name, module in model.named_modules()
-        if name and layer_kind(module) is not None
-    }
+from app.core.layer_program import LayerProgram
 
 
 class _StopForward(Exception):
-    """Raised by a hook to end the forward once the last wanted layer has run."""
+    """Raised by the sink to end the forward once the last wanted value was recorded."""
 
 
 class ActivationCapture:
-    """Context manager that records detached outputs of the named modules.
+    """Records detached outputs of the named layers during ``run``.
 
     Args:
-        model: the network; only hooks are added, and removed again on exit.
-        layer_names: dotted names to record (default: every visible layer).
-        stop_early: once every named layer has run, stop the forward (saves the rest of the
-            network when only early layers are wanted); `run` then returns None.
+        program: the model's layer program.
+        layer_names: layers to record (default: every visible layer).
+        inputs_of: layers whose real input (the tensor the module received, after any padding
+            module or ``F.pad`` before it) to record as well, in ``inputs``.
+        stop_early: once everything wanted was recorded, stop the forward (saves the rest of
+            the network when only early layers are wanted); ``run`` then returns None.
 
     Example:
-        >>> with ActivationCapture(model) as capture:
+        >>> with ActivationCapture(program) as capture:
         ...     logits = capture.run(batch)
         >>> capture.activations["conv1"].shape
     """
 
     def __init__(
         self,
-        model: nn.Module,
+        program: LayerProgram,
         layer_names: Iterable[str] | None = None,
         *,
+        inputs_of: Iterable[str] = (),
         stop_early: bool = False,
     ) -> None:
-        self.model = model
-        modules = dict(model.named_modules())
-        names = list(visible_layers(model)) if layer_names is None else list(layer_names)
-        unknown = [name for name in names if name not in modules]
+        self.program = program
+        names = (
+            [layer.name for layer in program.layers] if layer_names is None else list(layer_names)
+        )
+        unknown = [name for name in [*names, *inputs_of] if name not in program.by_name]
         if unknown:
             raise KeyError(f"no such layer(s): {', '.join(unknown)}")
-        self._targets = {name: modules[name] for name in names}
+        self._outputs: dict[int, list[str]] = {}
+        for name in names:
+            self._outputs.setdefault(program.by_name[name].point, []).append(name)
+        self._inputs: dict[int, list[str]] = {}
+        for name in inputs_of:
+            point = program.by_name[name].input_point
+            if point is None:
+                raise KeyError(f"layer {name!r} has no single tensor input")
+            self._inputs.setdefault(point, []).append(name)
+        self._wanted = len(self._outputs.keys() | self._inputs.keys())
         self._stop_early = stop_early
-        self._handles: list[RemovableHandle] = []
-        self._entered = False
-        self._thread: int | None = None
-        self.activations: dict[str, torch.Tensor] = {}
+        self._seen: set[int] = set()
+        self.activations: dict[str, Tensor] = {}
+        self.inputs: dict[str, Tensor] = {}
         self.order: list[str] = []
 
     def __enter__(self) -> Self:
-        self._thread = threading.get_ident()
-        try:
-            for name, module in self._targets.items():
-                self._handles.append(module.register_forward_hook(self._hook(name)))
-        except BaseException:
-            self._remove()
-            raise
-        self._entered = True
         return self
 
     def __exit__(
@@ -121,35 +80,60 @@ class ActivationCapture:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._remove()
+        return None
 
-    def _remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-        self._entered = False
+    def _keep(self, point: int, value: Tensor) -> Tensor:
+        value = value.detach()
+        return value.clone() if self.program.points[point].overwritten else value
 
-    def _hook(self, name: str):
-        def record(
-            _module: nn.Module, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor
-        ) -> None:
-            if threading.get_ident() != self._thread:
-                return
-            if name not in self.activations:
-                self.activations[name] = output.detach()
-                self.order.append(name)
-            if self._stop_early and len(self.activations) == len(self._targets):
-                raise _StopForward
+    def _sink(self, point: int, value: Tensor) -> None:
+        if point in self._seen:
+            return
+        outputs, inputs = self._outputs.get(point), self._inputs.get(point)
+        if outputs is None and inputs is None:
+            return
+        self._seen.add(point)
+        kept = self._keep(point, value)
+        if outputs and point in self.program.channels_last:
+            shown = kept.permute(0, 3, 1, 2)
+        else:
+            shown = kept
+        for name in outputs or ():
+            self.activations[name] = shown
+            self.order.append(name)
+        for name in inputs or ():
+            self.inputs[name] = kept
+        if self._stop_early and len(self._seen) == self._wanted:
+            raise _StopForward
 
-        return record
-
-    def run(self, batch: torch.Tensor) -> torch.Tensor | None:
-        """Forward `batch` under the hooks; returns the model output, or None if stopped early."""
-        if not self._entered:
-            raise RuntimeError("ActivationCapture.run() must be called inside the `with` block")
-        if threading.get_ident() != self._thread:
-            raise RuntimeError("ActivationCapture.run() must run on the thread that entered it")
+    def run(self, batch: Tensor) -> Any:
+        """Forward ``batch``; returns the model output, or None if stopped early."""
         try:
-            return self.model(batch)
+            return self.program.run(batch, self._sink)
         except _StopForward:
             return None
+
+
+def capture_layers(program: LayerProgram, batch: Tensor, names: list[str]) -> dict[str, Tensor]:
+    """The named layers' outputs for ``batch``, running the forward only as far as needed."""
+    with torch.inference_mode(), ActivationCapture(program, names, stop_early=True) as capture:
+        capture.run(batch)
+    return capture.activations
+
+
+def capture_points(
+    program: LayerProgram, batch: Tensor, points: Iterable[int]
+) -> dict[int, Tensor]:
+    """Raw values (layout as computed) at the given program points; stops after the last one."""
+    wanted = set(points)
+    found: dict[int, Tensor] = {}
+
+    def sink(point: int, value: Tensor) -> None:
+        if point in wanted and point not in found:
+            found[point] = value.detach().clone()  # callers may apply ops to them again
+            if len(found) == len(wanted):
+                raise _StopForward
+
+    with torch.inference_mode(), contextlib.suppress(_StopForward):
+        program.run(batch, sink)
+    return found

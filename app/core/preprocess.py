@@ -7,7 +7,7 @@ converted to 8-bit RGB or L with its real range preserved.
 
 import io
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -50,17 +50,20 @@ class CorruptImageError(ImageError):
 
 @dataclass(frozen=True)
 class PreprocessSpec:
-    """How a model wants its input (from the manifest)."""
+    """How a model wants its input (from its spec).
 
-    kind: Literal["imagenet", "mnist"]
+    ``style`` "crop": shorter side resized to ``resize``, centre crop; "digit": MNIST-style (ink
+    box scaled into 20×20, centred by its centre of mass in 28×28, white ink on black).
+    """
+
+    style: Literal["crop", "digit"]
     channels: int
     height: int
     width: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
     resize: int | None = None
-    interpolation: Literal["bilinear", "bicubic"] = "bicubic"
-    extra: dict[str, object] = field(default_factory=dict)
+    interpolation: Literal["bilinear", "bicubic", "nearest"] = "bicubic"
 
 
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:
@@ -147,21 +150,26 @@ def to_8bit(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def imagenet_tensor(image: Image.Image, spec: PreprocessSpec) -> torch.Tensor:
-    """Resize the shorter side to `spec.resize`, centre-crop to the input size, normalise → (3, H, W)."""
-    rgb = _crop_to_aspect(image, MAX_ASPECT_RATIO).convert("RGB")
-    resample = (
-        Image.Resampling.BICUBIC if spec.interpolation == "bicubic" else Image.Resampling.BILINEAR
-    )
+RESAMPLING = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "nearest": Image.Resampling.NEAREST,
+}
+
+
+def crop_tensor(image: Image.Image, spec: PreprocessSpec) -> torch.Tensor:
+    """Resize the shorter side to `spec.resize`, centre-crop to the input size, normalise → (C, H, W)."""
+    mode = "RGB" if spec.channels == 3 else "L"
+    converted = _crop_to_aspect(image, MAX_ASPECT_RATIO).convert(mode)
     short = spec.resize or min(spec.height, spec.width)
-    width, height = rgb.size
+    width, height = converted.size
     scale = short / min(width, height)
     new_size = (max(spec.width, round(width * scale)), max(spec.height, round(height * scale)))
-    resized = rgb.resize(new_size, resample)
+    resized = converted.resize(new_size, RESAMPLING[spec.interpolation])
     left = (new_size[0] - spec.width) // 2
     top = (new_size[1] - spec.height) // 2
     crop = resized.crop((left, top, left + spec.width, top + spec.height))
-    pixels = np.asarray(crop, dtype=np.float32) / 255.0
+    pixels = np.asarray(crop, dtype=np.float32).reshape(spec.height, spec.width, -1) / 255.0
     return normalize(torch.from_numpy(pixels).permute(2, 0, 1), spec)
 
 
@@ -194,7 +202,7 @@ def denormalize(tensor: torch.Tensor, spec: PreprocessSpec) -> np.ndarray:
 
 def to_model_input(image: Image.Image, spec: PreprocessSpec) -> torch.Tensor:
     """The (C, H, W) float32 tensor the model consumes for this decoded image."""
-    if spec.kind == "mnist":
+    if spec.style == "digit":
         digit = torch.from_numpy(np.ascontiguousarray(mnist_style(image), dtype=np.float32))
         return normalize(digit.unsqueeze(0), spec)
-    return imagenet_tensor(image, spec)
+    return crop_tensor(image, spec)

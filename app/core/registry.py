@@ -1,39 +1,39 @@
-"""The model manifest → loaded, checked, described models.
+"""Model specs → loaded, checked, described models.
 
-Only models listed in `models/manifest.json` can be loaded. Weights are read once as bytes, checked
-against the manifest's sha256, then parsed as safetensors or as a `weights_only` state dict — never
-unpickled. Every model gets its layer table (output shape, parameters, receptive field) at load time.
+Only models described by a spec file (``app.core.model_spec``) are loaded: the bundled ones in
+``models/*.toml`` and whatever the operator names with ``--model`` / ``CONVLENS_MODELS``. Weights
+are read once as bytes, checked against the spec's sha256 when it gives one, then parsed as
+safetensors or as a ``weights_only`` state dict — never unpickled — and loaded strictly. Every model
+gets its layer table (output shape, parameters, receptive field) at load time.
 """
 
 import hashlib
-import importlib.resources
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from torch import nn
 
-from app.core.architectures.efficientnet_lite import build_efficientnet_lite0
-from app.core.architectures.lenet5 import LeNet5
-from app.core.capture import ActivationCapture, layer_kind, visible_layers
 from app.core.layer_graph import LayerInput, layer_inputs
-from app.core.preprocess import PreprocessSpec
-from app.core.receptive_field import LayerReceptiveField, compute_receptive_fields
-
-ARCHITECTURES: dict[str, Callable[[int], nn.Module]] = {
-    "lenet5": lambda num_classes: LeNet5(),
-    "efficientnet_lite0": lambda num_classes: build_efficientnet_lite0(num_classes=num_classes),
-}
+from app.core.layer_program import LayerProgram, program_of
+from app.core.model_spec import (
+    ModelSpec,
+    SpecError,
+    one_line,
+    read_specs,
+    resolve_entry_point,
+)
+from app.core.receptive_field import LayerReceptiveField
+from app.core.receptive_field.tracer import trace_program
 
 
 class ModelLoadError(RuntimeError):
-    """A manifest entry or its weights are unusable; the message says which and why."""
+    """A spec, its weights or its architecture are unusable; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -47,32 +47,25 @@ class LayerInfo:
     params: int
     receptive_field: LayerReceptiveField
     input: LayerInput | None = None
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A manifest entry."""
-
-    id: str
-    name: str
-    description: str
-    architecture: str
-    num_classes: int
-    weights: dict[str, Any]
-    labels: dict[str, Any]
-    preprocess: PreprocessSpec
-    card: str | None = None
+    module: str | None = None
+    channels_last: bool = False
 
 
 @dataclass
 class LoadedModel:
-    """A model ready for inference, with its labels and layer table."""
+    """A model ready for inference, with its labels and layer table.
+
+    ``weights_sha256`` is the digest of the weight bytes actually loaded (the spec's sha256 when it
+    gives one): caches and shipped precomputations are keyed by it.
+    """
 
     spec: ModelSpec
     module: nn.Module
     labels: list[str]
     device: torch.device
     layers: list[LayerInfo]
+    weights_sha256: str
+    program: LayerProgram
     layer_index: dict[str, LayerInfo] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -82,6 +75,17 @@ class LoadedModel:
     def input_shape(self) -> tuple[int, int, int]:
         p = self.spec.preprocess
         return (p.channels, p.height, p.width)
+
+    def module_of(self, layer: str) -> nn.Module | None:
+        """The module that computes ``layer`` (None for a functional layer such as ``F.relu``)."""
+        info = self.layer_index.get(layer)
+        if info is None or info.module is None:
+            return None
+        return self.module.get_submodule(info.module)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
 
     @property
     def total_params(self) -> int:
@@ -103,116 +107,87 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _parse_spec(entry: dict[str, Any]) -> ModelSpec:
+def _problem(spec: ModelSpec, key: str, message: str) -> ModelLoadError:
+    return ModelLoadError(f"{spec.source}: {key}: {one_line(message)}")
+
+
+def read_weight_bytes(spec: ModelSpec) -> tuple[bytes, str]:
+    """The weight file's bytes and sha256, verified against the spec's sha256 when given."""
     try:
-        pre = entry["preprocessing"]
-        preprocess = PreprocessSpec(
-            kind=pre["kind"],
-            channels=int(pre["channels"]),
-            height=int(pre["height"]),
-            width=int(pre["width"]),
-            mean=tuple(float(v) for v in pre["mean"]),
-            std=tuple(float(v) for v in pre["std"]),
-            resize=pre.get("resize"),
-            interpolation=pre.get("interpolation", "bicubic"),
-        )
-        spec = ModelSpec(
-            id=entry["id"],
-            name=entry["name"],
-            description=entry["description"],
-            architecture=entry["architecture"],
-            num_classes=int(entry["num_classes"]),
-            weights=dict(entry["weights"]),
-            labels=dict(entry["labels"]),
-            preprocess=preprocess,
-            card=entry.get("card"),
-        )
-    except (KeyError, TypeError, ValueError) as error:
-        raise ModelLoadError(
-            f"malformed manifest entry {entry.get('id', '?')!r}: {error}"
+        data = spec.weights.read_bytes()
+    except (OSError, ModuleNotFoundError) as error:
+        raise _problem(
+            spec, "weights", f"cannot read {spec.weights.describe()}: {error}"
         ) from error
-    if spec.architecture not in ARCHITECTURES:
-        raise ModelLoadError(f"model {spec.id!r}: unknown architecture {spec.architecture!r}")
-    return spec
-
-
-def read_manifest(models_dir: Path) -> list[ModelSpec]:
-    """Parse `models_dir/manifest.json` into specs (no weights are read)."""
-    path = models_dir / "manifest.json"
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))["models"]
-    except (OSError, ValueError, KeyError) as error:
-        raise ModelLoadError(f"cannot read model manifest {path}: {error}") from error
-    return [_parse_spec(entry) for entry in entries]
-
-
-def _package_file(package: str, relative: str) -> bytes:
-    try:
-        return (importlib.resources.files(package) / relative).read_bytes()
-    except (ModuleNotFoundError, FileNotFoundError, OSError) as error:
-        raise ModelLoadError(f"weights not found in package {package!r} at {relative!r}") from error
-
-
-def read_weight_bytes(spec: ModelSpec, models_dir: Path) -> bytes:
-    """The weight file's bytes, verified against the manifest's sha256."""
-    weights = spec.weights
-    if weights.get("source") == "package":
-        data = _package_file(weights["package"], weights["path"])
-    else:
-        relative = Path(weights["path"])
-        if relative.is_absolute() or ".." in relative.parts:
-            raise ModelLoadError(f"model {spec.id!r}: weights path must stay inside {models_dir}")
-        try:
-            data = (models_dir / relative).read_bytes()
-        except OSError as error:
-            raise ModelLoadError(f"model {spec.id!r}: cannot read weights: {error}") from error
     digest = sha256_hex(data)
-    if digest != weights.get("sha256"):
-        raise ModelLoadError(
-            f"model {spec.id!r}: weights sha256 {digest} does not match the manifest's "
-            f"{weights.get('sha256')}; refusing to load"
+    if spec.sha256 is not None and digest != spec.sha256:
+        raise _problem(
+            spec, "sha256", f"the weights' sha256 is {digest}, not {spec.sha256}; refusing to load"
         )
-    return data
+    return data, digest
 
 
 def parse_state_dict(spec: ModelSpec, data: bytes) -> dict[str, torch.Tensor]:
     """Parse verified weight bytes without ever unpickling arbitrary objects."""
-    fmt = spec.weights.get("format")
-    if fmt == "safetensors":
+    if spec.weights.suffix == ".safetensors":
         try:
             return load_safetensors(data)
         except (SafetensorError, ValueError, RuntimeError) as error:
-            raise ModelLoadError(
-                f"model {spec.id!r}: weights are not a valid safetensors file ({error})"
-            ) from error
-    if fmt == "torch-state-dict":
-        try:
-            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        except Exception as error:  # torch raises several types for bad or unsafe pickles
-            raise ModelLoadError(
-                f"model {spec.id!r}: weights are not a plain tensor state dict ({error})"
-            ) from error
-        if not isinstance(state, dict) or not all(
-            isinstance(v, torch.Tensor) for v in state.values()
-        ):
-            raise ModelLoadError(f"model {spec.id!r}: weights file is not a tensor state dict")
-        return state
-    raise ModelLoadError(f"model {spec.id!r}: unsupported weights format {fmt!r}")
+            raise _problem(spec, "weights", f"not a valid safetensors file ({error})") from error
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for bad or unsafe pickles
+        raise _problem(
+            spec, "weights", f"not a plain tensor state dict (read with weights_only=True: {error})"
+        ) from error
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]  # the common {"state_dict": …} checkpoint layout
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise _problem(spec, "weights", "the file is not a tensor state dict")
+    return state
 
 
 def read_labels(spec: ModelSpec) -> list[str]:
-    labels = spec.labels
-    if labels.get("source") == "inline":
-        values = list(labels["values"])
+    """Class names: inline, a text file (one per line) or JSON (a list, or {"0": name, …})."""
+    if spec.labels is not None:
+        return list(spec.labels)
+    assert spec.labels_file is not None
+    try:
+        text = spec.labels_file.read_bytes().decode("utf-8")
+    except (OSError, ModuleNotFoundError, UnicodeDecodeError) as error:
+        raise _problem(spec, "labels_file", f"cannot read it: {error}") from error
+    if spec.labels_file.suffix == ".json":
+        try:
+            loaded = json.loads(text)
+            values = (
+                [loaded[str(i)] for i in range(len(loaded))] if isinstance(loaded, dict) else loaded
+            )
+        except (ValueError, KeyError) as error:
+            raise _problem(spec, "labels_file", f"not a list or index mapping: {error}") from error
     else:
-        loaded = json.loads(_package_file(labels["package"], labels["path"]))
-        # A list in class order, or a {"0": name, …} mapping keyed by class index.
-        values = (
-            [loaded[str(i)] for i in range(len(loaded))] if isinstance(loaded, dict) else loaded
-        )
-    if len(values) != spec.num_classes or not all(isinstance(v, str) for v in values):
-        raise ModelLoadError(f"model {spec.id!r}: expected {spec.num_classes} string labels")
+        values = [line.strip() for line in text.splitlines() if line.strip()]
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+        raise _problem(spec, "labels_file", "must hold one string label per class")
     return values
+
+
+def build_module(spec: ModelSpec) -> nn.Module:
+    """Call the spec's entry point with its kwargs; the result must be an ``nn.Module``."""
+    try:
+        build = resolve_entry_point(spec)
+    except SpecError as error:
+        raise ModelLoadError(str(error)) from error
+    try:
+        module = build(**spec.kwargs)
+    except Exception as error:
+        raise _problem(
+            spec,
+            "entry_point",
+            f"{spec.entry_point}(**kwargs) raised {type(error).__name__}: {error}",
+        ) from error
+    if not isinstance(module, nn.Module):
+        raise _problem(spec, "entry_point", f"returned {type(module).__name__}, not an nn.Module")
+    return module
 
 
 def own_params(module: nn.Module) -> int:
@@ -220,67 +195,160 @@ def own_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def describe_layers(module: nn.Module, input_shape: tuple[int, int, int]) -> list[LayerInfo]:
-    """Layer table in execution order, from one probe forward and the receptive-field trace."""
-    device = next(module.parameters()).device
-    probe = torch.zeros((1, *input_shape), device=device)
-    with torch.inference_mode(), ActivationCapture(module) as capture:
-        capture.run(probe)
-    fields = compute_receptive_fields(module, input_shape)
-    inputs = layer_inputs(module, input_shape)
-    modules = visible_layers(module)
-    return [
-        LayerInfo(
-            name=name,
-            kind=layer_kind(modules[name]) or "layer",
-            type=type(modules[name]).__name__,
-            output_shape=tuple(capture.activations[name].shape[1:]),
-            params=own_params(modules[name]),
-            receptive_field=fields[name],
-            input=inputs.get(name),
+def _probe_shapes(program: LayerProgram, input_shape: tuple[int, int, int]) -> dict[int, tuple]:
+    """Output shape at every point, from one real forward of zeros."""
+    device = next(program.model.parameters()).device
+    shapes: dict[int, tuple[int, ...]] = {}
+
+    def sink(point: int, value: torch.Tensor) -> None:
+        shapes.setdefault(point, tuple(value.shape))
+
+    with torch.inference_mode():
+        program.run(torch.zeros((1, *input_shape), device=device), sink)
+    return shapes
+
+
+def describe_layers(program: LayerProgram, input_shape: tuple[int, int, int]) -> list[LayerInfo]:
+    """Layer table in execution order: shapes, parameters, receptive fields, inputs.
+
+    Also marks the program's channels-last points (4-d values whose traced spatial axes are 1 and
+    2), so captures store them channels-first.
+    """
+    dtype = next((p.dtype for p in program.model.parameters() if p.is_floating_point()), None)
+    traces, stopped = trace_program(program.run, input_shape, dtype or torch.float32)
+    shapes = _probe_shapes(program, input_shape)
+    program.channels_last = frozenset(
+        point
+        for point, trace in traces.items()
+        if len(trace.shape) == 4 and trace.spatial_dims == (1, 2)
+    )
+    modules = dict(program.model.named_modules())
+    hooked_inputs = layer_inputs(program.model, input_shape) if program.method == "hooks" else {}
+    missing = f"forward on shapes only stopped before this layer: {stopped}"
+    layers = []
+    for layer in program.layers:
+        if layer.point not in shapes:
+            continue  # did not run for this input (a branch not taken)
+        shape = shapes[layer.point][1:]
+        if layer.point in program.channels_last:
+            shape = (shape[2], shape[0], shape[1])
+        trace = traces.get(layer.point)
+        field = (
+            LayerReceptiveField(layer.name, trace.field.rf, trace.field.diagnostic)
+            if trace is not None
+            else LayerReceptiveField(layer.name, None, missing)
         )
-        for name in capture.order
-    ]
+        if program.method == "hooks":
+            source = hooked_inputs.get(layer.name)
+        elif layer.source is not None:
+            source = LayerInput(layer.source, layer.padding)
+        else:
+            source = None
+        layers.append(
+            LayerInfo(
+                name=layer.name,
+                kind=layer.kind,
+                type=layer.type,
+                output_shape=shape,
+                params=own_params(modules[layer.module]) if layer.module else 0,
+                receptive_field=field,
+                input=source,
+                module=layer.module,
+                channels_last=layer.point in program.channels_last,
+            )
+        )
+    order = {point: i for i, point in enumerate(shapes)}
+    layers.sort(key=lambda info: order[program.by_name[info.name].point])
+    return layers
+
+
+def _check_output(spec: ModelSpec, module: nn.Module, num_labels: int) -> None:
+    """One probe forward: the model must map (1, C, H, W) to (1, K) logits, K = number of labels."""
+    p = spec.preprocess
+    device = next(module.parameters()).device
+    try:
+        with torch.inference_mode():
+            output = module(torch.zeros((1, p.channels, p.height, p.width), device=device))
+    except Exception as error:
+        raise _problem(
+            spec,
+            "input",
+            f"a (1, {p.channels}, {p.height}, {p.width}) batch fails in forward: "
+            f"{type(error).__name__}: {error}",
+        ) from error
+    if not isinstance(output, torch.Tensor) or tuple(output.shape) != (1, num_labels):
+        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        raise _problem(
+            spec,
+            "labels",
+            f"the model returns {shape} for one image, not (1, {num_labels}) logits "
+            f"for the {num_labels} labels",
+        )
 
 
 def build_model(
-    spec: ModelSpec, state_dict: dict[str, torch.Tensor], device: torch.device
+    spec: ModelSpec, state_dict: dict[str, torch.Tensor], device: torch.device, digest: str
 ) -> LoadedModel:
     """Instantiate the architecture, load weights strictly, and describe its layers."""
-    module = ARCHITECTURES[spec.architecture](spec.num_classes)
+    module = build_module(spec)
     try:
         module.load_state_dict(state_dict, strict=True)
     except RuntimeError as error:
-        raise ModelLoadError(
-            f"model {spec.id!r}: weights do not fit the architecture: {error}"
-        ) from error
+        raise _problem(spec, "weights", f"do not fit the architecture: {error}") from error
+    if not any(True for _ in module.parameters()):
+        raise _problem(spec, "entry_point", "the model has no parameters")
     module.eval().requires_grad_(False).to(device)
+    labels = read_labels(spec)
+    _check_output(spec, module, len(labels))
     p = spec.preprocess
-    layers = describe_layers(module, (p.channels, p.height, p.width))
+    program = program_of(module)
+    layers = describe_layers(program, (p.channels, p.height, p.width))
     return LoadedModel(
-        spec=spec, module=module, labels=read_labels(spec), device=device, layers=layers
+        spec=spec,
+        module=module,
+        labels=labels,
+        device=device,
+        layers=layers,
+        weights_sha256=digest,
+        program=program,
     )
 
 
-def load_model(spec: ModelSpec, models_dir: Path, device: torch.device) -> LoadedModel:
-    """Read, verify and build one manifest model."""
-    return build_model(spec, parse_state_dict(spec, read_weight_bytes(spec, models_dir)), device)
+def load_model(spec: ModelSpec, device: torch.device) -> LoadedModel:
+    """Read, verify and build the model one spec describes."""
+    data, digest = read_weight_bytes(spec)
+    return build_model(spec, parse_state_dict(spec, data), device, digest)
+
+
+def spec_paths(models_dir: Path, extra: Iterable[Path] = ()) -> list[Path]:
+    """The bundled spec folder followed by the operator's own specs (files or folders)."""
+    return [models_dir, *extra]
+
+
+def read_model_specs(models_dir: Path, extra: Iterable[Path] = ()) -> list[ModelSpec]:
+    """Every spec: bundled first, then the operator's; ModelLoadError on any bad one."""
+    try:
+        return read_specs(spec_paths(models_dir, extra))
+    except SpecError as error:
+        raise ModelLoadError(str(error)) from error
 
 
 class ModelRegistry:
-    """All manifest models, loaded once at start-up and looked up by id (never by path)."""
+    """All spec'd models, loaded once at start-up and looked up by id (never by path)."""
 
     def __init__(self, models: list[LoadedModel]) -> None:
         self._models = {model.spec.id: model for model in models}
 
     @classmethod
-    def from_manifest(cls, models_dir: Path, device: torch.device) -> "ModelRegistry":
-        return cls([load_model(spec, models_dir, device) for spec in read_manifest(models_dir)])
+    def from_specs(
+        cls, models_dir: Path, device: torch.device, extra: Iterable[Path] = ()
+    ) -> "ModelRegistry":
+        return cls([load_model(spec, device) for spec in read_model_specs(models_dir, extra)])
 
     def get(self, model_id: str) -> LoadedModel | None:
         return self._models.get(model_id)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[LoadedModel]:
         return iter(self._models.values())
 
     def __len__(self) -> int:

@@ -26,6 +26,7 @@ from app.core.cache import ByteLRU
 from app.core.encode import Atlas, feature_map_atlas, png_bytes
 from app.core.preprocess import PreprocessSpec, decode_image, denormalize, to_model_input
 from app.core.registry import LoadedModel, ModelRegistry
+from app.core.unit_math import UnitMath, explain_unit
 from app.services.inference import InferenceQueue
 from app.services.records import ANALYSIS_ID, AnalysisRecord, make_analysis_id
 from app.services.shared_records import SharedRecords
@@ -188,6 +189,14 @@ class AnalysisService:
             return maps[layer]
 
         return await self._once(self.activations, (record.analysis_id, layer), recompute)
+
+    async def unit_math(
+        self, record: AnalysisRecord, layer: str, unit: tuple[int, ...]
+    ) -> UnitMath:
+        """One unit's arithmetic, redone from the layer's real input (one forward up to it)."""
+        model = self.model_of(record)
+        batch = record.input.unsqueeze(0).to(model.device)
+        return await self.queue.run(explain_unit, model.program, batch, layer, unit)
 
     async def atlas(self, record: AnalysisRecord, layer: str) -> Atlas:
         """The layer's atlas PNG with its per-tile ranges (encoded once, then cached)."""

@@ -82,7 +82,7 @@ def grad_cam_files(
     writer: ExportWriter, model: LoadedModel, inputs: torch.Tensor, class_index: int
 ) -> None:
     """`gradcam.png` (overlay) + `gradcam.json` for the default Grad-CAM layer."""
-    layer = default_cam_layer(model.layers)
+    layer = default_cam_layer(model)
     if layer is None:
         return
     cam = grad_cam(model.module, inputs, layer, class_index)

@@ -67,7 +67,7 @@ async function selectModel(modelId) {
   if (state.card?.id === modelId) return;
   state.card = card;
   $("model-description").textContent = card.description;
-  $("draw-panel").hidden = card.preprocessing.kind !== "mnist";
+  $("draw-panel").hidden = card.input_kind !== "digit";
   inputPanel.setModel(modelId);
   Object.assign(state, { layer: card.layers[0].name, channel: 0, unit: null, analysis: null, strip: null });
   for (const id of ["prediction-panel", "architecture-panel", "layer-panel", "channel-panel", "explain-panel", "filters-panel", "attribution-panel"]) {

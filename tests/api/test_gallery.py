@@ -33,13 +33,13 @@ async def test_vgg16_detail_has_the_layer_table_and_distill_landmarks(
     assert layers["conv5_3"]["receptive_field"]["size"] == [196, 196]
     assert layers["conv5_3"]["output_shape"] == [512, 14, 14]
     assert layers["fc6"]["params"] == 102_764_544
-    assert detail["layer_count"] == len(detail["layers"]) == 37
+    assert detail["layer_count"] == len(detail["layers"]) == 38  # flatten is a layer now
 
 
 async def test_depth_filter_keeps_the_blocks(client: httpx.AsyncClient) -> None:
     top = (await client.get("/api/v1/gallery/resnet50", params={"depth": 1})).json()
     names = [layer["name"] for layer in top["layers"]]
-    assert names == ["conv1", "bn1", "relu", "maxpool", "avgpool", "fc"]  # stages are groups
+    assert names == ["conv1", "bn1", "relu", "maxpool", "avgpool", "flatten", "fc"]  # stages: groups
     blocks = (await client.get("/api/v1/gallery/resnet50", params={"depth": 2})).json()
     assert "layer4.2" in [layer["name"] for layer in blocks["layers"]]
     assert blocks["layer_count"] > len(blocks["layers"])

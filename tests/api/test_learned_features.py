@@ -11,7 +11,6 @@ from PIL import Image
 from app.config import REPO_ROOT, Settings
 from app.core.attribution.random_filters import neighbour_correlation
 from app.core.attribution.random_init import architecture_factory, random_init_copy
-from app.core.attribution.resources import top_patches_path
 from app.core.attribution.top_patches import load_top_patches
 from app.core.receptive_field import receptive_field_box
 from app.core.registry import ModelRegistry
@@ -69,9 +68,8 @@ async def test_top_patches_are_the_shipped_ones_with_their_boxes(
     client: httpx.AsyncClient, registry: ModelRegistry
 ) -> None:
     model = registry.get("lenet5-mnist")
-    shipped = load_top_patches(
-        top_patches_path(REPO_ROOT / "models", model.spec.id), model.spec.weights["sha256"]
-    ).layers["conv2"]
+    assert model.spec.top_patches == REPO_ROOT / "models" / "lenet5-mnist-top-patches.json"
+    shipped = load_top_patches(model.spec.top_patches, model.weights_sha256).layers["conv2"]
     body = (await client.get(f"{LENET}/layers/conv2/channels/5/top-patches")).json()
     field = model.layer_index["conv2"].receptive_field.rf
     assert body["patch_size"] == [14, 14] and len(body["patches"]) == 9

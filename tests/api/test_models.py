@@ -1,7 +1,11 @@
-"""GET /api/v1/models and the model card: exact layer tables for LeNet-5, the real EfficientNet-Lite0."""
+"""GET /api/v1/models and the model cards: exact layer tables, LeNet-5 and EfficientNet-Lite0."""
+
+import tomllib
 
 import httpx
 import pytest
+
+from app.config import REPO_ROOT
 
 pytestmark = pytest.mark.anyio
 
@@ -11,22 +15,44 @@ async def test_list_models_has_both_bundled_models(client: httpx.AsyncClient) ->
     assert response.status_code == 200
     models = {m["id"]: m for m in response.json()["models"]}
     assert models["lenet5-mnist"]["input"] == {"channels": 1, "height": 28, "width": 28}
+    assert models["lenet5-mnist"]["input_kind"] == "digit"
     assert models["lenet5-mnist"]["num_classes"] == 10
     assert models["efficientnet-lite0"]["input"] == {"channels": 3, "height": 224, "width": 224}
+    assert models["efficientnet-lite0"]["input_kind"] == "photo"
     assert models["efficientnet-lite0"]["num_classes"] == 1000
     for model in models.values():
-        assert set(model) >= {"id", "name", "description", "num_classes", "input"}
+        assert set(model) >= {
+            "id",
+            "name",
+            "description",
+            "num_classes",
+            "input",
+            "input_kind",
+            "i18n",
+        }
+    for model_id, model in models.items():
+        spec = tomllib.loads((REPO_ROOT / "models" / f"{model_id}.toml").read_text("utf-8"))
+        assert model["i18n"] == spec["i18n"]
+    assert models["lenet5-mnist"]["i18n"]["zh"]["name"] == "LeNet-5 · 手写数字（MNIST）"
 
 
 async def test_lenet_card_layer_table_is_exact(client: httpx.AsyncClient) -> None:
     card = (await client.get("/api/v1/models/lenet5-mnist")).json()
     assert card["total_params"] == 61_706
+    assert card["architecture"] == "app.core.architectures.lenet5:LeNet5"
+    assert card["preprocessing"] == {
+        "style": "digit",
+        "mean": [0.1315],
+        "std": [0.3091],
+        "resize": 28,
+        "interpolation": "bilinear",
+    }
     assert card["labels"] == [str(d) for d in range(10)]
     assert card["top_patches"] is True  # shipped beside the weights
     layers = {layer["name"]: layer for layer in card["layers"]}
     assert [layer["name"] for layer in card["layers"]] == [
         "conv1", "relu1", "pool1", "conv2", "relu2", "pool2",
-        "fc1", "relu3", "fc2", "relu4", "fc3",
+        "flatten", "fc1", "relu3", "fc2", "relu4", "fc3",
     ]  # fmt: skip
     expected = {
         "conv1": ([6, 28, 28], 156, [5, 5], [1, 1], [0, 0]),
@@ -47,6 +73,8 @@ async def test_lenet_card_layer_table_is_exact(client: httpx.AsyncClient) -> Non
             assert (rf["size"], rf["jump"], rf["start"]) == (size, jump, start)
     assert layers["conv1"]["type"] == "Conv2d" and layers["conv1"]["kind"] == "conv"
     assert layers["pool1"]["kind"] == "pool" and layers["relu1"]["kind"] == "activation"
+    flatten = layers["flatten"]
+    assert (flatten["kind"], flatten["output_shape"], flatten["params"]) == ("flatten", [400], 0)
 
 
 async def test_efficientnet_card(client: httpx.AsyncClient, registry) -> None:
@@ -55,6 +83,16 @@ async def test_efficientnet_card(client: httpx.AsyncClient, registry) -> None:
         p.numel() for p in registry.get("efficientnet-lite0").module.parameters()
     )
     assert len(card["labels"]) == 1000
+    assert card["architecture"] == (
+        "app.core.architectures.efficientnet_lite:build_efficientnet_lite0"
+    )
+    assert card["preprocessing"] == {
+        "style": "crop",
+        "mean": [127 / 255] * 3,
+        "std": [128 / 255] * 3,
+        "resize": 256,
+        "interpolation": "bicubic",
+    }
     assert card["top_patches"] is False
     layers = {layer["name"]: layer for layer in card["layers"]}
     stem = layers["_conv_stem"]

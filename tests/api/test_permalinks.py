@@ -36,7 +36,7 @@ async def test_atlas_etag_is_the_content_hash_and_a_match_is_a_bodiless_304(
     body = await analyze_digit(client)
     url = f"/api/v1/analyses/{body['analysis_id']}/layers/conv1/atlas.png"
     first = await client.get(url)
-    weights = registry.get("lenet5-mnist").spec.weights["sha256"]
+    weights = registry.get("lenet5-mnist").weights_sha256
     assert first.status_code == 200 and first.content.startswith(b"\x89PNG")
     assert first.headers["etag"] == expected_etag("lenet5-mnist", weights, url)
     assert first.headers["cache-control"] == "public, max-age=86400"

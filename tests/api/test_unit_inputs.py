@@ -41,7 +41,8 @@ async def test_cards_name_each_layers_input_and_hidden_padding(client: httpx.Asy
         "_blocks.1._depthwise_conv": ("_blocks.1._expand_act", [0, 0, 1, 1]),
         "_blocks.2": ("_blocks.1", [0, 0, 0, 0]),
         "_blocks.4._depthwise_conv": ("_blocks.4._expand_act", [0, 0, 0, 0]),
-        "_fc": ("_avg_pooling", [0, 0, 0, 0]),
+        "_flatten": ("_avg_pooling", [0, 0, 0, 0]),
+        "_fc": ("_flatten", [0, 0, 0, 0]),
     }
     for name, (source, padding) in expected.items():
         assert (layers[name]["input_layer"], layers[name]["input_padding"]) == (source, padding)
@@ -49,7 +50,7 @@ async def test_cards_name_each_layers_input_and_hidden_padding(client: httpx.Asy
         layer["name"]: layer["input_layer"]
         for layer in (await get_json(client, "/api/v1/models/lenet5-mnist"))["layers"]
     }
-    assert lenet["conv1"] == "input" and lenet["conv2"] == "pool1" and lenet["fc1"] == "pool2"
+    assert lenet["conv1"] == "input" and lenet["conv2"] == "pool1" and lenet["flatten"] == "pool2" and lenet["fc1"] == "flatten"
 
 
 @pytest.mark.parametrize(("y", "x"), [(0, 0), (57, 31), (111, 111)])

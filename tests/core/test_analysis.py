@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from app.config import REPO_ROOT
 from app.core.analysis import (
     LayerStats,
     analyze,
@@ -14,35 +15,30 @@ from app.core.analysis import (
     recompute_activations,
     top_predictions,
 )
-from app.core.preprocess import PreprocessSpec
-from app.core.registry import LoadedModel, ModelSpec, describe_layers
-from tests.helpers import TINY_CLASSES, TINY_INPUT_SHAPE, tiny_cnn, tiny_inputs
+from app.core.model_spec import parse_spec
+from app.core.registry import LoadedModel, build_model
+from tests.helpers import TINY_CLASSES, tiny_cnn, tiny_inputs
 
 LABELS = ["zero", "one", "two", "three", "four"]
 
 
 @pytest.fixture(scope="module")
 def model() -> LoadedModel:
-    module = tiny_cnn().requires_grad_(False)
-    spec = ModelSpec(
-        id="tiny",
-        name="Tiny CNN",
-        description="seeded test network",
-        architecture="tiny",
-        num_classes=TINY_CLASSES,
-        weights={},
-        labels={},
-        preprocess=PreprocessSpec(
-            kind="imagenet", channels=3, height=8, width=8, mean=(0, 0, 0), std=(1, 1, 1)
-        ),
+    """The seeded tiny CNN, built from a spec the way every model is."""
+    spec = parse_spec(
+        {
+            "id": "tiny",
+            "name": "Tiny CNN",
+            "description": "seeded test network",
+            "entry_point": "tests.helpers:tiny_cnn",
+            "weights": "tiny.safetensors",
+            "labels": LABELS,
+            "input": {"channels": 3, "height": 8, "width": 8},
+            "preprocess": {"mean": [0, 0, 0], "std": [1, 1, 1]},
+        },
+        REPO_ROOT / "tests" / "tiny.toml",
     )
-    return LoadedModel(
-        spec=spec,
-        module=module,
-        labels=LABELS,
-        device=torch.device("cpu"),
-        layers=describe_layers(module, TINY_INPUT_SHAPE),
-    )
+    return build_model(spec, tiny_cnn().state_dict(), torch.device("cpu"), "0" * 64)
 
 
 def numpy_softmax(logits: list[float]) -> np.ndarray:

@@ -14,9 +14,9 @@ from app.core.preprocess import (
     ImageTooLargeError,
     PreprocessSpec,
     UnsupportedImageError,
+    crop_tensor,
     decode_image,
     denormalize,
-    imagenet_tensor,
     normalize,
     to_8bit,
 )
@@ -25,7 +25,7 @@ from tests.helpers import encode
 PLENTY = 10**7
 WHITE = [255, 255, 255]
 IMAGENET = PreprocessSpec(
-    kind="imagenet",
+    style="crop",
     channels=3,
     height=224,
     width=224,
@@ -342,30 +342,30 @@ def random_photo(width: int, height: int, mode: str = "RGB") -> Image.Image:
         ((1000, 250), (1024, 256), (400, 16)),  # aspect 4: not pre-cropped
     ],
 )
-def test_imagenet_tensor_resizes_and_centre_crops(
+def test_crop_tensor_resizes_and_centre_crops(
     size: tuple[int, int], resized: tuple[int, int], box: tuple[int, int]
 ) -> None:
     image = random_photo(*size)
-    tensor = imagenet_tensor(image, IMAGENET)
+    tensor = crop_tensor(image, IMAGENET)
     assert tensor.shape == (3, 224, 224)
     assert tensor.dtype == torch.float32
     np.testing.assert_allclose(tensor.numpy(), reference_tensor(image, resized, box), atol=1e-6)
 
 
-def test_imagenet_tensor_of_grey_has_three_equal_channels() -> None:
-    tensor = imagenet_tensor(random_photo(300, 260, mode="L"), IMAGENET)
+def test_crop_tensor_of_grey_has_three_equal_channels() -> None:
+    tensor = crop_tensor(random_photo(300, 260, mode="L"), IMAGENET)
     seen = denormalize(tensor, IMAGENET)
     np.testing.assert_array_equal(seen[:, :, 0], seen[:, :, 1])
     np.testing.assert_array_equal(seen[:, :, 0], seen[:, :, 2])
 
 
-def test_imagenet_tensor_of_one_pixel_is_that_colour_everywhere() -> None:
-    tensor = imagenet_tensor(Image.new("RGB", (1, 1), (255, 0, 51)), IMAGENET)
+def test_crop_tensor_of_one_pixel_is_that_colour_everywhere() -> None:
+    tensor = crop_tensor(Image.new("RGB", (1, 1), (255, 0, 51)), IMAGENET)
     expected = np.full((224, 224, 3), (255, 0, 51))
     np.testing.assert_array_equal(denormalize(tensor, IMAGENET), expected)
 
 
-def test_imagenet_tensor_of_an_extreme_strip_crops_before_resizing(
+def test_crop_tensor_of_an_extreme_strip_crops_before_resizing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A 1×8000 strip would resize to 256×2,048,000 px; only the centre 1×4 (rows 3998–4001) is kept.
@@ -378,7 +378,7 @@ def test_imagenet_tensor_of_an_extreme_strip_crops_before_resizing(
 
     ramp = (np.arange(8000) % 256).astype(np.uint8).reshape(8000, 1)
     monkeypatch.setattr(Image.Image, "resize", recording_resize)
-    tensor = imagenet_tensor(Image.fromarray(ramp), IMAGENET)
+    tensor = crop_tensor(Image.fromarray(ramp), IMAGENET)
     monkeypatch.undo()
     assert resized_sizes == [(256, 1024)]
     centre = Image.fromarray(ramp[3998:4002])
@@ -389,7 +389,7 @@ def test_imagenet_tensor_of_an_extreme_strip_crops_before_resizing(
 
 
 def test_normalize_and_denormalize_exact_values() -> None:
-    spec = PreprocessSpec(kind="mnist", channels=1, height=1, width=3, mean=(0.5,), std=(0.25,))
+    spec = PreprocessSpec(style="digit", channels=1, height=1, width=3, mean=(0.5,), std=(0.25,))
     assert normalize(torch.tensor([[[0.0, 0.5, 1.0]]]), spec).tolist() == [[[-2.0, 0.0, 2.0]]]
     # 0.5 ± 0.25 · 5 lies outside [0, 1] and is clipped; 0.5 · 255 = 127.5 rounds to even 128
     assert denormalize(torch.tensor([[[-5.0, 0.0, 5.0]]]), spec).tolist() == [[0, 128, 255]]
@@ -402,7 +402,26 @@ def test_normalize_denormalize_round_trip_is_exact_to_one_level() -> None:
     normalized = normalize(image / 255, IMAGENET)
     expected = image.permute(1, 2, 0).to(torch.uint8).numpy()
     np.testing.assert_array_equal(denormalize(normalized, IMAGENET), expected)
-    grey = PreprocessSpec(kind="mnist", channels=1, height=16, width=16, mean=(0.13,), std=(0.31,))
+    grey = PreprocessSpec(style="digit", channels=1, height=16, width=16, mean=(0.13,), std=(0.31,))
     back = denormalize(normalize(levels / 255, grey), grey)
     assert back.shape == (16, 16)
     np.testing.assert_array_equal(back, levels[0].to(torch.uint8).numpy())
+
+
+def test_crop_tensor_for_a_grey_model_is_one_channel_resized_as_the_spec_says() -> None:
+    spec = PreprocessSpec(
+        style="crop",
+        channels=1,
+        height=4,
+        width=4,
+        mean=(0.5,),
+        std=(0.5,),
+        resize=6,
+        interpolation="nearest",
+    )
+    image = random_photo(12, 9)  # 6 / 9 · 12 = 8 wide; crop left (8 − 4) // 2 = 2, top 1
+    tensor = crop_tensor(image, spec)
+    grey = np.asarray(image.convert("L").resize((8, 6), Image.Resampling.NEAREST), np.float32)
+    expected = (grey[1:5, 2:6] / np.float32(255) - np.float32(0.5)) / np.float32(0.5)
+    assert tensor.shape == (1, 4, 4) and tensor.dtype == torch.float32
+    np.testing.assert_allclose(tensor[0].numpy(), expected, atol=1e-6)

@@ -19,7 +19,7 @@ from PIL import Image
 
 from app.config import REPO_ROOT
 from app.core.preprocess import ImageError, decode_image, to_model_input
-from app.core.registry import read_manifest
+from app.core.registry import read_model_specs
 from tests.helpers import encode
 from tests.security.conftest import PHOTO_MODEL
 
@@ -29,7 +29,7 @@ FUZZ_MAX_PIXELS = 1_000_000
 """Below the server's 40 M so a mutated header declaring a huge image costs little time here; the
 API part runs with the server's real settings."""
 
-SPECS = [spec.preprocess for spec in read_manifest(REPO_ROOT / "models")]
+SPECS = [spec.preprocess for spec in read_model_specs(REPO_ROOT / "models")]
 
 
 def seed_files() -> list[bytes]:

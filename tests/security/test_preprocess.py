@@ -11,12 +11,12 @@ from PIL import Image
 
 from app.config import REPO_ROOT
 from app.core.preprocess import PreprocessSpec, decode_image, to_8bit, to_model_input
-from app.core.registry import read_manifest
+from app.core.registry import read_model_specs
 from tests.helpers import encode
 from tests.security.payloads import gradient_image
 
-SPECS = {spec.preprocess.kind: spec.preprocess for spec in read_manifest(REPO_ROOT / "models")}
-KINDS = sorted(SPECS)
+SPECS = {spec.preprocess.style: spec.preprocess for spec in read_model_specs(REPO_ROOT / "models")}
+STYLES = sorted(SPECS)
 CAP = 40_000_000
 
 
@@ -48,15 +48,15 @@ IN_MEMORY_MODES = ["1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX
 IN_MEMORY_MODES += ["YCbCr", "HSV", "LAB"]
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("mode", [*IN_MEMORY_MODES, "I;16", "I", "F"])
-def test_every_pillow_mode_becomes_a_finite_model_input(mode: str, kind: str) -> None:
+def test_every_pillow_mode_becomes_a_finite_model_input(mode: str, style: str) -> None:
     image = hostile_wide_image(mode) if mode in ("I;16", "I", "F") else gradient_image(37, 23)
     image = image if image.mode == mode else image.convert(mode)
     assert image.mode == mode
     eight_bit = to_8bit(image)
     assert eight_bit.mode in ("RGB", "L")
-    assert_model_input(to_model_input(eight_bit, SPECS[kind]), SPECS[kind])
+    assert_model_input(to_model_input(eight_bit, SPECS[style]), SPECS[style])
 
 
 ENCODED = [
@@ -73,15 +73,15 @@ ENCODED = [
 ]
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize(("mode", "image_format", "options"), ENCODED)
 def test_every_decodable_mode_becomes_a_finite_model_input(
-    mode: str, image_format: str, options: dict[str, object], kind: str
+    mode: str, image_format: str, options: dict[str, object], style: str
 ) -> None:
     image = hostile_wide_image(mode) if mode == "I;16" else gradient_image(37, 23).convert(mode)
     decoded = decode_image(encode(image, image_format, **options), CAP)
     assert decoded.mode in ("RGB", "L")
-    assert_model_input(to_model_input(decoded, SPECS[kind]), SPECS[kind])
+    assert_model_input(to_model_input(decoded, SPECS[style]), SPECS[style])
 
 
 def test_premultiplied_grey_is_composited_like_straight_alpha() -> None:
@@ -94,7 +94,7 @@ def test_premultiplied_grey_is_composited_like_straight_alpha() -> None:
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 80_000), (80_000, 1), (3, 80_000)])
 def test_extreme_shapes_give_the_flat_colour_exactly(size: tuple[int, int]) -> None:
-    spec = SPECS["imagenet"]
+    spec = SPECS["crop"]
     decoded = decode_image(encode(Image.new("RGB", size, (200, 40, 90)), "PNG"), CAP)
     tensor = to_model_input(decoded, spec)
     assert_model_input(tensor, spec)
@@ -104,7 +104,7 @@ def test_extreme_shapes_give_the_flat_colour_exactly(size: tuple[int, int]) -> N
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 80_000), (80_000, 1)])
 def test_extreme_blank_shapes_are_a_blank_digit(size: tuple[int, int]) -> None:
-    spec = SPECS["mnist"]
+    spec = SPECS["digit"]
     decoded = decode_image(encode(Image.new("L", size, 255), "PNG"), CAP)
     tensor = to_model_input(decoded, spec)
     torch.testing.assert_close(tensor, normalized((0.0,), spec), atol=0, rtol=0)
@@ -119,7 +119,7 @@ def test_a_stroke_on_an_extreme_strip_is_a_digit(size: tuple[int, int]) -> None:
         strip[ink, 0] = 0
     else:
         strip[0, ink] = 0
-    spec = SPECS["mnist"]
+    spec = SPECS["digit"]
     tensor = to_model_input(decode_image(encode(Image.fromarray(strip), "PNG"), CAP), spec)
     assert_model_input(tensor, spec)
     ink_pixels = (tensor > normalized((0.0,), spec)).sum().item()

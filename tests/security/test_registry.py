@@ -1,20 +1,22 @@
-"""The model loader under attack: pickles where weights belong, corrupted safetensors, paths out of
-the models dir. Every case builds a temporary models dir; the real `models/` is only read."""
+"""The model loader under attack: pickles where weights belong, corrupted safetensors, weights that
+are not the ones the spec's sha256 names, missing files. Every case writes its own spec file in a
+temporary folder; the real `models/` is only read."""
 
 import hashlib
 import io
-import json
 import pickle
+import re
 import struct
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import save
 
 from app.config import REPO_ROOT, Settings
-from app.core.registry import ModelLoadError, ModelRegistry, load_model, read_manifest
+from app.core.registry import ModelLoadError, ModelRegistry, load_model, read_model_specs
 from app.main import create_app
-from tests.security.conftest import DIGIT_MODEL, PHOTO_MODEL, write_models_dir
+from tests.security.conftest import DIGIT_MODEL, PHOTO_MODEL, bundled_spec, write_spec
 
 pytestmark = pytest.mark.anyio
 
@@ -31,30 +33,31 @@ class Payload:
         return exec, (f"with open({str(self.marker)!r}, 'w') as f: f.write('pwned')",)
 
 
-def digit_entry(file_name: str, data: bytes, weights_format: str = "safetensors") -> dict:
-    """The real LeNet-5 manifest entry, pointed at `file_name` with `data`'s true sha256."""
-    entry = json.loads((REPO_ROOT / "models" / "manifest.json").read_text(encoding="utf-8"))
-    entry = next(model for model in entry["models"] if model["id"] == DIGIT_MODEL)
-    entry["weights"] = {
-        "source": "file",
-        "path": file_name,
-        "format": weights_format,
-        "sha256": hashlib.sha256(data).hexdigest(),
-    }
-    return entry
+def digit_spec(models_dir: Path, weights: str, sha256: str | None) -> Path:
+    """The bundled LeNet-5 spec, written to `models_dir` and pointed at `weights` (and `sha256`)."""
+    return write_spec(
+        models_dir, DIGIT_MODEL, bundled_spec(DIGIT_MODEL, weights=weights, sha256=sha256)
+    )
 
 
 def load_single(models_dir: Path) -> None:
-    specs = read_manifest(models_dir)
+    specs = read_model_specs(models_dir)
     assert len(specs) == 1
-    load_model(specs[0], models_dir, torch.device("cpu"))
+    load_model(specs[0], torch.device("cpu"))
 
 
-def planted(tmp_path: Path, data: bytes, weights_format: str = "safetensors") -> Path:
+def planted(tmp_path: Path, data: bytes, suffix: str = ".safetensors") -> Path:
+    """A models dir holding `data` as the digit model's weights, with its true sha256."""
     models_dir = tmp_path / "models"
     models_dir.mkdir()
-    (models_dir / "weights.bin").write_bytes(data)
-    return write_models_dir(models_dir, [digit_entry("weights.bin", data, weights_format)])
+    (models_dir / f"weights{suffix}").write_bytes(data)
+    digit_spec(models_dir, f"weights{suffix}", hashlib.sha256(data).hexdigest())
+    return models_dir
+
+
+def spec_file(models_dir: Path) -> str:
+    """The digit spec's path as error messages spell it, escaped for a regex."""
+    return re.escape(str((models_dir / f"{DIGIT_MODEL}.toml").resolve()))
 
 
 def torch_pickle(marker: Path) -> bytes:
@@ -64,15 +67,16 @@ def torch_pickle(marker: Path) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("weights_format", "reason"),
+    ("suffix", "reason"),
     [
-        ("torch-state-dict", "not a plain tensor state dict"),
-        ("safetensors", "not a valid safetensors"),
+        (".pth", r"weights: not a plain tensor state dict \(read with weights_only=True"),
+        (".pt", r"weights: not a plain tensor state dict \(read with weights_only=True"),
+        (".safetensors", "weights: not a valid safetensors"),
     ],
 )
 @pytest.mark.parametrize("packing", ["torch.save", "pickle.dumps"])
 def test_a_pickle_where_weights_belong_is_refused_unexecuted(
-    tmp_path: Path, weights_format: str, reason: str, packing: str
+    tmp_path: Path, suffix: str, reason: str, packing: str
 ) -> None:
     marker = tmp_path / "pwned"
     if packing == "torch.save":
@@ -83,8 +87,8 @@ def test_a_pickle_where_weights_belong_is_refused_unexecuted(
         pickle.loads(data)  # the control: the payload is live
     assert marker.read_text() == "pwned"
     marker.unlink()
-    models_dir = planted(tmp_path, data, weights_format)  # sha256 matches: only parsing refuses
-    with pytest.raises(ModelLoadError, match=reason):
+    models_dir = planted(tmp_path, data, suffix)  # sha256 matches: only parsing refuses
+    with pytest.raises(ModelLoadError, match=spec_file(models_dir) + ": " + reason):
         load_single(models_dir)
     assert not marker.exists()
 
@@ -111,48 +115,86 @@ def test_a_corrupted_safetensors_file_is_refused_with_a_clear_message(
     tmp_path: Path, name: str
 ) -> None:
     models_dir = planted(tmp_path, corruptions()[name])
-    with pytest.raises(ModelLoadError, match=rf"model '{DIGIT_MODEL}': weights are not a valid"):
+    with pytest.raises(
+        ModelLoadError, match=spec_file(models_dir) + ": weights: not a valid safetensors file"
+    ):
         load_single(models_dir)
 
 
-def test_weights_that_differ_from_the_manifest_hash_are_refused(tmp_path: Path) -> None:
+def test_weights_that_differ_from_the_spec_hash_are_refused(tmp_path: Path) -> None:
     real = REAL_WEIGHTS.read_bytes()
     models_dir = tmp_path / "models"
     models_dir.mkdir()
     flipped = bytearray(real)
     flipped[-1] ^= 0x01  # one bit in the last tensor: still parses, but it is not our model
-    (models_dir / "weights.bin").write_bytes(bytes(flipped))
-    write_models_dir(models_dir, [digit_entry("weights.bin", real)])
-    with pytest.raises(ModelLoadError, match=r"does not match the manifest's .*refusing to load"):
+    (models_dir / "weights.safetensors").write_bytes(bytes(flipped))
+    real_digest = hashlib.sha256(real).hexdigest()
+    digit_spec(models_dir, "weights.safetensors", real_digest)
+    expected = (
+        f"{spec_file(models_dir)}: sha256: the weights' sha256 is "
+        f"{hashlib.sha256(flipped).hexdigest()}, not {real_digest}; refusing to load$"
+    )
+    with pytest.raises(ModelLoadError, match=expected):
         load_single(models_dir)
 
 
 def test_tensors_of_the_wrong_shape_are_refused(tmp_path: Path) -> None:
-    from safetensors.torch import save
-
-    data = save({"conv1.weight": torch.zeros(3, 3)})
-    with pytest.raises(ModelLoadError, match="weights do not fit the architecture"):
-        load_single(planted(tmp_path, data))
-
-
-@pytest.mark.parametrize("path", ["../../etc/passwd", "/etc/passwd", "sub/../../x.safetensors"])
-def test_weights_paths_must_stay_inside_the_models_dir(tmp_path: Path, path: str) -> None:
-    models_dir = tmp_path / "models"
-    entry = digit_entry(path, b"")
-    write_models_dir(models_dir, [entry])
-    with pytest.raises(ModelLoadError, match="must stay inside"):
+    models_dir = planted(tmp_path, save({"conv1.weight": torch.zeros(3, 3)}))
+    with pytest.raises(
+        ModelLoadError, match=spec_file(models_dir) + ": weights: do not fit the architecture"
+    ):
         load_single(models_dir)
 
 
-def test_only_manifest_ids_are_found(registry: ModelRegistry) -> None:
+@pytest.mark.parametrize(
+    "path", ["missing.safetensors", "../../nowhere/x.safetensors", "/nonexistent/x.safetensors"]
+)
+def test_weights_that_do_not_exist_are_a_one_line_error_naming_spec_and_key(
+    tmp_path: Path, path: str
+) -> None:
+    models_dir = tmp_path / "models"
+    digit_spec(models_dir, path, sha256=None)
+    with pytest.raises(ModelLoadError) as raised:
+        load_single(models_dir)
+    message = str(raised.value)
+    assert "\n" not in message
+    missing = (models_dir / path).resolve()
+    assert message.startswith(
+        f"{(models_dir / f'{DIGIT_MODEL}.toml').resolve()}: weights: cannot read {missing}: "
+    )
+
+
+def test_weights_outside_the_spec_folder_load_when_the_operator_names_them(tmp_path: Path) -> None:
+    """Specs come only from the operator's files: a spec-relative `..` path is theirs to choose."""
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "lenet.safetensors").write_bytes(REAL_WEIGHTS.read_bytes())
+    models_dir = tmp_path / "specs"
+    digit_spec(
+        models_dir,
+        "../weights/lenet.safetensors",
+        hashlib.sha256(REAL_WEIGHTS.read_bytes()).hexdigest(),
+    )
+    (spec,) = read_model_specs(models_dir)
+    assert spec.weights.path == tmp_path.resolve() / "weights" / "lenet.safetensors"
+    model = load_model(spec, torch.device("cpu"))
+    assert model.weights_sha256 == hashlib.sha256(REAL_WEIGHTS.read_bytes()).hexdigest()
+
+
+def test_only_spec_ids_are_found(registry: ModelRegistry) -> None:
     assert registry.get(PHOTO_MODEL) is not None
-    for name in ["../../etc/passwd", f"models/{PHOTO_MODEL}", "manifest.json", DIGIT_MODEL, ""]:
+    for name in [
+        "../../etc/passwd",
+        f"models/{PHOTO_MODEL}",
+        f"{PHOTO_MODEL}.toml",
+        DIGIT_MODEL,
+        "",
+    ]:
         assert registry.get(name) is None
 
 
 async def test_the_server_refuses_to_start_on_bad_weights(tmp_path: Path) -> None:
     models_dir = planted(tmp_path, corruptions()["truncated"])
-    app = create_app(Settings(models_dir=models_dir, device="cpu"))
-    with pytest.raises(ModelLoadError, match="weights are not a valid safetensors file"):
+    app = create_app(Settings(models_dir=models_dir, models="", device="cpu"))
+    with pytest.raises(ModelLoadError, match="weights: not a valid safetensors file"):
         async with app.router.lifespan_context(app):
             pytest.fail("the app started on corrupted weights")

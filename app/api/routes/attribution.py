@@ -57,7 +57,7 @@ def checked_class(model: LoadedModel, class_index: int | None) -> int | None:
 
 def cam_layer_or_422(model: LoadedModel) -> str:
     """The default Grad-CAM layer, or a clear 422 when the model has no spatial feature map."""
-    layer = default_cam_layer(model.layers)
+    layer = default_cam_layer(model)
     if layer is None:
         raise ApiError(422, "no_feature_map", "the model has no spatial feature-map layer")
     return layer
@@ -155,8 +155,8 @@ async def saliency_map(
 
 
 def occlusion_fill(model: LoadedModel) -> float:
-    """Grey for photos; black for MNIST digits, where black is the paper, not a colour."""
-    return 0.0 if model.spec.preprocess.kind == "mnist" else 0.5
+    """The spec's occlusion fill: grey by default; black for digits, where black is the paper."""
+    return model.spec.occlusion_fill
 
 
 @router.get(

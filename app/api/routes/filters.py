@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/v1/models/{model_id}/layers/{layer}", tags=["fil
 
 
 def conv_of(model: LoadedModel, layer: LayerInfo) -> nn.Conv2d:
-    module = model.module.get_submodule(layer.name)
+    module = model.module_of(layer.name)
     if not isinstance(module, nn.Conv2d):
         raise ApiError(
             404, "not_a_conv_layer", f"layer {layer.name!r} is a {layer.type}, it has no filters"
@@ -99,7 +99,7 @@ async def batchnorm_constants(
     model: ModelDep, layer: ModelLayerDep, _cache: ModelCacheDep
 ) -> BatchNormOut:
     """A batch-norm layer's constants: y = (x − running_mean) / √(running_var + eps) · γ + β."""
-    module = model.module.get_submodule(layer.name)
+    module = model.module_of(layer.name)
     if not isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d) or not module.affine:
         raise ApiError(
             404, "not_a_batchnorm_layer", f"layer {layer.name!r} is a {layer.type}, not batch norm"

@@ -13,7 +13,6 @@ from app.api.schemas import (
     ReceptiveFieldOut,
     error_responses,
 )
-from app.core.attribution.resources import top_patches_path
 from app.core.receptive_field import LayerReceptiveField
 from app.core.registry import LayerInfo, LoadedModel
 
@@ -48,8 +47,10 @@ def model_summary(model: LoadedModel) -> ModelSummary:
         id=model.spec.id,
         name=model.spec.name,
         description=model.spec.description,
-        num_classes=model.spec.num_classes,
+        num_classes=model.num_classes,
+        i18n=model.spec.translations,
         input=InputShape(channels=channels, height=height, width=width),
+        input_kind=model.spec.input_kind,
     )
 
 
@@ -66,10 +67,10 @@ async def get_model_card(model: ModelDep, settings: SettingsDep) -> ModelDetail:
     pre = spec.preprocess
     return ModelDetail(
         **model_summary(model).model_dump(),
-        architecture=spec.architecture,
+        architecture=spec.entry_point,
         total_params=model.total_params,
         preprocessing=Preprocessing(
-            kind=pre.kind,
+            style=pre.style,
             mean=list(pre.mean),
             std=list(pre.std),
             resize=pre.resize,
@@ -77,6 +78,6 @@ async def get_model_card(model: ModelDep, settings: SettingsDep) -> ModelDetail:
         ),
         labels=model.labels,
         card=spec.card,
-        top_patches=top_patches_path(settings.models_dir, spec.id).is_file(),
+        top_patches=spec.top_patches is not None and spec.top_patches.is_file(),
         layers=[layer_out(layer) for layer in model.layers],
     )

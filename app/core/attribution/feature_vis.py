@@ -18,6 +18,10 @@ import torch
 from torch import nn
 
 from app.core.attribution.hooks import forward_to_layer, gradients_enabled, model_device
+from app.core.layer_program import program_of
+
+# Layers whose zero floor would stall the ascent: optimise their input instead.
+RELU_TYPES = frozenset(("ReLU", "ReLU6", "relu", "relu6"))
 
 COLOR_CORRELATION_SVD_SQRT = torch.tensor(
     [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=torch.float32
@@ -136,7 +140,10 @@ def visualize_channel(
     shift = torch.tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
     divide = torch.tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
 
-    before_relu = isinstance(model.get_submodule(layer), nn.ReLU | nn.ReLU6)
+    entry = program_of(model).by_name.get(layer)
+    if entry is None:
+        raise KeyError(f"no such layer: {layer!r}")
+    before_relu = entry.type in RELU_TYPES
 
     def activation(pixels: torch.Tensor) -> torch.Tensor:
         batch = ((pixels - shift) / divide).unsqueeze(0).to(device)

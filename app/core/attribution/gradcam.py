@@ -6,7 +6,6 @@ tapped as a leaf (``LayerTap`` "leaf" mode), so the backward pass runs only thro
 after it and never differentiates the parameters.
 """
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -21,7 +20,7 @@ from app.core.attribution.hooks import (
     model_dtype,
 )
 from app.core.receptive_field import ReceptiveField
-from app.core.registry import LayerInfo
+from app.core.registry import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -89,14 +88,15 @@ def grad_cam(
     batch = inputs.detach().to(model_device(model), model_dtype(model)).unsqueeze(0)
     with gradients_enabled(), LayerTap(model, layer, "leaf") as tap:
         logits = tap.run(batch)
-        activation = tap.tapped()
-        if activation.ndim != 4:
-            raise ValueError(
-                f"layer {layer!r} outputs shape {tuple(activation.shape[1:])}, not a feature map"
-            )
+        activation = tap.output
+        if activation is None or activation.ndim != 4:
+            shape = None if activation is None else tuple(activation.shape[1:])
+            raise ValueError(f"layer {layer!r} outputs shape {shape}, not a feature map")
         index = class_index_of(logits, class_index)
         score = logits[0, index]
         (gradient,) = torch.autograd.grad(score, activation)
+        if tap.channels_last:  # (N, H, W, C) values and gradients, as the layer made them
+            activation, gradient = activation.permute(0, 3, 1, 2), gradient.permute(0, 3, 1, 2)
     weights = gradient[0].mean(dim=(1, 2))
     cam = torch.relu(torch.einsum("k,khw->hw", weights, activation[0].detach()))
     resized = stretch_to_input(cam, field, (inputs.shape[-2], inputs.shape[-1]))
@@ -115,11 +115,14 @@ def grad_cam(
 FEATURE_MAP_KINDS = ("conv", "depthwise_conv", "batchnorm", "activation", "block")
 
 
-def default_cam_layer(layers: Iterable[LayerInfo]) -> str | None:
-    """Grad-CAM's usual layer: the last spatial feature map before pooling to a vector."""
+def default_cam_layer(model: LoadedModel) -> str | None:
+    """Grad-CAM's layer: the spec's ``display.gradcam_layer``, else the usual choice, the last
+    spatial feature map before pooling to a vector."""
+    if model.spec.gradcam_layer in model.layer_index:
+        return model.spec.gradcam_layer
     maps = [
         layer.name
-        for layer in layers
+        for layer in model.layers
         if layer.kind in FEATURE_MAP_KINDS
         and len(layer.output_shape) == 3
         and layer.output_shape[1] * layer.output_shape[2] > 1

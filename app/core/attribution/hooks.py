@@ -1,18 +1,20 @@
-"""Hooks for gradient methods: one layer's output, tapped for the backward pass, and removed again.
+"""Taps for gradient methods: one layer's output (or input), for the backward pass.
 
-Every method here needs a gradient at one layer. ``LayerTap`` owns the one forward hook that gets
-it (removed in ``finally``) and acts only on forwards run by the thread that created it: the same
-model object serves other requests on other threads, and their forwards must not see this hook.
-Parameters are never touched: gradients flow from the input, or from the tapped layer, alone.
+Every method here needs a gradient at one layer, module or functional (``F.relu``, a residual
+add). ``LayerTap`` sets the sink of the model's layer program for the forward it runs, on its own
+thread only: the same model object serves other requests on other threads, and their forwards
+must not see this tap. Parameters are never touched: gradients flow from the input, or from the
+tapped layer, alone.
 """
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
 
 import torch
 from torch import nn
+
+from app.core.layer_program import LayerProgram, program_of
 
 
 class _StopForward(Exception):
@@ -39,7 +41,7 @@ def gradients_enabled() -> Iterator[None]:
 
 
 class LayerTap:
-    """Context manager that hooks one named layer for a gradient method.
+    """Context manager that taps one named layer of a model's program for a gradient method.
 
     Modes:
         ``"leaf"``: the layer's output is replaced by a detached copy that requires grad, so a
@@ -49,58 +51,57 @@ class LayerTap:
             (effective receptive field, feature visualization: only the layers up to it run).
 
     ``output`` holds the tapped tensor after ``run``: the layer's output, or with ``use_input``
-    (``"stop"`` mode only) the tensor the layer received.
+    (``"stop"`` mode only) the tensor the layer received. ``channels_last`` tells whether it is
+    laid out (N, H, W, C); ``tapped()`` always returns it channels-first.
     """
 
     def __init__(
         self,
-        model: nn.Module,
+        model: nn.Module | LayerProgram,
         layer: str,
         mode: Literal["leaf", "stop"],
         *,
         use_input: bool = False,
     ) -> None:
-        modules = dict(model.named_modules())
-        if layer not in modules or not layer:
+        self.program = model if isinstance(model, LayerProgram) else program_of(model)
+        entry = self.program.by_name.get(layer)
+        if entry is None:
             raise KeyError(f"no such layer: {layer!r}")
-        self.model = model
-        self._module = modules[layer]
         self._mode = mode
-        self._use_input = use_input and mode == "stop"
-        self._thread = threading.get_ident()
-        self._handle: torch.utils.hooks.RemovableHandle | None = None
+        self._point = entry.point
+        self.channels_last = entry.point in self.program.channels_last
+        if use_input and mode == "stop":
+            point = entry.input_point if entry.input_point is not None else entry.operands[0]
+            if point is None:
+                raise KeyError(f"layer {layer!r} has no single tensor input")
+            self._point = point
+            self.channels_last = point in self.program.channels_last
+        self._active = False
         self.output: torch.Tensor | None = None
 
     def __enter__(self) -> "LayerTap":
-        self._handle = self._module.register_forward_hook(self._hook)
+        self._active = True
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._handle is not None:
-            self._handle.remove()
-            self._handle = None
+        self._active = False
 
-    def _hook(
-        self, _module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor
-    ) -> torch.Tensor | None:
-        if threading.get_ident() != self._thread:
+    def _sink(self, point: int, value: torch.Tensor) -> torch.Tensor | None:
+        if point != self._point or self.output is not None:
             return None
-        if self._use_input:
-            output = inputs[0]
-        if not isinstance(output, torch.Tensor):
-            raise TypeError(f"layer output is a {type(output).__name__}, not a tensor")
         if self._mode == "leaf":
-            self.output = output.detach().requires_grad_(True)
+            self.output = value.detach().requires_grad_(True)
             return self.output.clone()  # an in-place op downstream must not touch the leaf
-        self.output = output
+        self.output = value
         raise _StopForward
 
     def run(self, batch: torch.Tensor) -> torch.Tensor | None:
         """Forward ``batch``; returns the model output (None in ``"stop"`` mode)."""
-        if self._handle is None:
+        if not self._active:
             raise RuntimeError("LayerTap.run() must be called inside the `with` block")
+        self.output = None
         try:
-            result = self.model(batch)
+            result = self.program.run(batch, self._sink)
         except _StopForward:
             return None
         if self.output is None:
@@ -108,14 +109,14 @@ class LayerTap:
         return result
 
     def tapped(self) -> torch.Tensor:
-        """The layer output recorded by the last ``run``."""
+        """The layer output recorded by the last ``run``, channels-first."""
         if self.output is None:
             raise RuntimeError("the tapped layer did not run in the forward pass")
-        return self.output
+        return self.output.permute(0, 3, 1, 2) if self.channels_last else self.output
 
 
 def forward_to_layer(
-    model: nn.Module, layer: str, batch: torch.Tensor, *, use_input: bool = False
+    model: nn.Module | LayerProgram, layer: str, batch: torch.Tensor, *, use_input: bool = False
 ) -> torch.Tensor:
     """The layer's output (or input) for ``batch``, still in the graph; later layers never run."""
     with LayerTap(model, layer, "stop", use_input=use_input) as tap:

@@ -1,32 +1,39 @@
 """Offline work behind ``convlens feature-vis`` and ``convlens top-patches``.
 
-Both load one manifest model (not the whole registry) and write where the server reads: the
+Both load one spec'd model (not the whole registry) and write where the server reads: the
 feature-visualization disk store, and the top-patches file beside the weights.
 """
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
 
 from app.core.attribution.feature_vis import FeatureVisOptions
 from app.core.attribution.feature_vis_store import FeatureVisStore, StoredFeatureVis
-from app.core.attribution.random_init import architecture_factory, trained_copy
-from app.core.attribution.resources import model_feature_vis_key, render_feature_vis
-from app.core.registry import LoadedModel, load_model, read_manifest
+from app.core.attribution.resources import (
+    model_feature_vis_key,
+    private_copy,
+    render_feature_vis,
+)
+from app.core.registry import LoadedModel, load_model, read_model_specs
 
 
-def load_manifest_model(models_dir: Path, model_id: str, device: torch.device) -> LoadedModel:
-    """One model from the manifest, checked like the server checks it.
+def load_spec_model(
+    models_dir: Path, model_id: str, device: torch.device, extra: Iterable[Path] = ()
+) -> LoadedModel:
+    """One model (bundled or the operator's own), checked like the server checks it.
 
     Raises:
-        ValueError: the manifest has no such model.
+        ValueError: no spec has that id.
     """
-    for spec in read_manifest(models_dir):
+    specs = read_model_specs(models_dir, extra)
+    for spec in specs:
         if spec.id == model_id:
-            return load_model(spec, models_dir, device)
-    raise ValueError(f"no model {model_id!r} in {models_dir / 'manifest.json'}")
+            return load_model(spec, device)
+    known = ", ".join(spec.id for spec in specs)
+    raise ValueError(f"no model {model_id!r} (known: {known})")
 
 
 def parse_channels(text: str | None, count: int) -> list[int]:
@@ -57,7 +64,7 @@ def precompute_feature_vis(
     store: FeatureVisStore,
 ) -> Iterator[tuple[int, StoredFeatureVis, bool]]:
     """Visualize each channel not yet stored; yields (channel, result, computed now)."""
-    network = trained_copy(model.module, architecture_factory(model))
+    network = private_copy(model)
     for channel in channels:
         stored = store.get(model_feature_vis_key(model, layer, channel, options))
         if stored is not None:

@@ -13,15 +13,14 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from app.core.registry import ARCHITECTURES, LoadedModel
+from app.core.registry import LoadedModel, build_module
 
 ModelFactory = Callable[[], nn.Module]
 
 
 def architecture_factory(model: LoadedModel) -> ModelFactory:
     """Builds an untrained instance of ``model``'s architecture."""
-    spec = model.spec
-    return lambda: ARCHITECTURES[spec.architecture](spec.num_classes)
+    return lambda: build_module(model.spec)
 
 
 def random_init_copy(

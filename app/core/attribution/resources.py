@@ -23,6 +23,7 @@ from app.core.attribution.feature_vis_store import (
 from app.core.attribution.random_filters import FilterComparison, compare_first_layer_filters
 from app.core.attribution.random_init import architecture_factory, random_init_copy, trained_copy
 from app.core.attribution.top_patches import TopPatchesError, TopPatchSet, load_top_patches
+from app.core.layer_program import program_of
 from app.core.registry import LoadedModel
 
 RANDOM_SEED = 0
@@ -31,16 +32,11 @@ RANDOM_SEED = 0
 T = TypeVar("T")
 
 
-def top_patches_path(models_dir: Path, model_id: str) -> Path:
-    """Where a model's shipped top-patches file lives (next to its weights)."""
-    return models_dir / f"{model_id}-top-patches.json"
-
-
 def model_feature_vis_key(
     model: LoadedModel, layer: str, channel: int, options: FeatureVisOptions
 ) -> str:
     """The store key of one channel's visualization for this model's current weights."""
-    weights = str(model.spec.weights.get("sha256"))
+    weights = model.weights_sha256
     return feature_vis_key(model.spec.id, weights, layer, channel, options)
 
 
@@ -61,6 +57,13 @@ def render_feature_vis(
     return store.put(key, result, model.spec.id)
 
 
+def private_copy(model: LoadedModel) -> nn.Module:
+    """A separate trained instance for long jobs, with a program like the served model's."""
+    copy = trained_copy(model.module, architecture_factory(model))
+    program_of(copy, like=model.program)
+    return copy
+
+
 class AttributionResources:
     """Per-model caches and the feature-visualization worker of one app."""
 
@@ -79,11 +82,13 @@ class AttributionResources:
 
     def random_twin(self, model: LoadedModel) -> nn.Module:
         """The model's architecture, randomly initialised with ``RANDOM_SEED``."""
-        return self._once(
-            "twin",
-            model,
-            lambda: random_init_copy(architecture_factory(model), RANDOM_SEED, model.device),
-        )
+
+        def build() -> nn.Module:
+            twin = random_init_copy(architecture_factory(model), RANDOM_SEED, model.device)
+            program_of(twin, like=model.program)
+            return twin
+
+        return self._once("twin", model, build)
 
     def first_layer_filters(self, model: LoadedModel) -> FilterComparison:
         return self._once(
@@ -100,9 +105,11 @@ class AttributionResources:
         """
 
         def load() -> TopPatchSet | TopPatchesError:
-            path = top_patches_path(self.models_dir, model.spec.id)
+            path = model.spec.top_patches
+            if path is None:
+                return TopPatchesError(f"no top-activating patches ship with {model.spec.id!r}")
             try:
-                return load_top_patches(path, str(model.spec.weights.get("sha256")))
+                return load_top_patches(path, model.weights_sha256)
             except TopPatchesError as error:
                 return error
 
@@ -122,9 +129,7 @@ class AttributionResources:
         """
 
         def compute() -> StoredFeatureVis:
-            copy = self._once(
-                "private", model, lambda: trained_copy(model.module, architecture_factory(model))
-            )
+            copy = self._once("private", model, lambda: private_copy(model))
             return render_feature_vis(model, copy, layer, channel, options, self.jobs.store)
 
         return self.jobs.request(model_feature_vis_key(model, layer, channel, options), compute)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from app.core.capture import ActivationCapture
 from app.core.digits import load_digits
+from app.core.layer_program import LayerProgram
 from app.core.preprocess import normalize
 from app.core.receptive_field import ReceptiveField, receptive_field_box
 from app.core.registry import LoadedModel
@@ -104,7 +104,7 @@ def layer_top_patches(
 
 
 def compute_top_patches(
-    model: nn.Module,
+    program: LayerProgram,
     inputs: torch.Tensor,
     pixels: np.ndarray,
     labels: np.ndarray,
@@ -113,7 +113,7 @@ def compute_top_patches(
 ) -> dict[str, LayerPatches]:
     """Top patches for each layer in ``fields`` from model ``inputs`` (N, C, H, W) and the same
     digits as uint8 ``pixels`` (N, H, W) to crop from."""
-    with torch.inference_mode(), ActivationCapture(model, list(fields)) as capture:
+    with torch.inference_mode(), ActivationCapture(program, list(fields)) as capture:
         capture.run(inputs)
     return {
         name: layer_top_patches(
@@ -220,5 +220,5 @@ def write_digit_top_patches(model: LoadedModel, data_dir: Path, out_path: Path) 
         for layer in model.layers
         if len(layer.output_shape) == 3 and layer.receptive_field.rf is not None
     }
-    layers = compute_top_patches(model.module, inputs, pixels, split.test_labels, fields)
-    return save_top_patches(out_path, model.spec.id, model.spec.weights["sha256"], layers)
+    layers = compute_top_patches(model.program, inputs, pixels, split.test_labels, fields)
+    return save_top_patches(out_path, model.spec.id, model.weights_sha256, layers)

@@ -152,3 +152,47 @@ def compute_receptive_fields(
             if getattr(module, buffer_name) is not buffer:
                 setattr(module, buffer_name, buffer)
     return {name: found.get(name, LayerReceptiveField(name, None, missing)) for name in modules}
+
+
+@dataclass(frozen=True)
+class PointTrace:
+    """What the meta forward learned about one program point: its shape and its field."""
+
+    shape: tuple[int, ...]
+    field: LayerReceptiveField
+    spatial_dims: tuple[int, int] | None
+
+
+def trace_program(
+    run: Callable[[Tensor, Callable[[int, Tensor], None]], Any],
+    input_shape: tuple[int, int, int],
+    dtype: torch.dtype = torch.float32,
+) -> tuple[dict[int, PointTrace], str | None]:
+    """Shapes and receptive fields at every point of a layer program, from one meta forward.
+
+    ``run(image, sink)`` runs the program with ``sink`` called at each point. Returns the traces
+    by point and, when the forward stopped early, why (later points are then missing).
+    """
+    channels, height, width = input_shape
+    mode = _ReceptiveFieldMode((height, width))
+    found: dict[int, PointTrace] = {}
+
+    def sink(point: int, value: Tensor) -> None:
+        if point in found:
+            return
+        trace = mode.trace_of(value)
+        if trace is None:
+            field = LayerReceptiveField("", None, "output does not depend on the input image")
+        else:
+            field = LayerReceptiveField("", trace.rf, trace.diagnostic)
+        dims = trace.spatial_dims if trace is not None else None
+        found[point] = PointTrace(tuple(value.shape), field, dims)
+
+    image = torch.zeros((1, channels, height, width), dtype=dtype, device="meta")
+    mode.tag(image, Trace(INPUT_RECEPTIVE_FIELD, (2, 3)))
+    try:
+        with torch.no_grad(), mode:
+            run(image, sink)
+    except Exception as exc:  # e.g. Python control flow on tensor values, impossible on meta
+        return found, f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return found, None

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from app.config import REPO_ROOT, Settings
-from app.core.attribution.resources import top_patches_path
 from app.core.attribution.top_patches import (
     TopPatchesError,
     compute_top_patches,
@@ -17,6 +16,7 @@ from app.core.attribution.top_patches import (
     sha_path,
 )
 from app.core.digits import load_digits
+from app.core.layer_program import program_of
 from app.core.preprocess import normalize
 from app.core.receptive_field import ReceptiveField
 from app.core.registry import ModelRegistry
@@ -64,7 +64,9 @@ def test_capture_path_agrees_with_a_direct_convolution() -> None:
         maps = conv(inputs).numpy()
     field = ReceptiveField(size=(3, 3), jump=(1, 1), start=(0.0, 0.0))
     labels = np.arange(5)
-    result = compute_top_patches(torch.nn.Sequential(conv), inputs, pixels, labels, {"0": field}, 2)
+    result = compute_top_patches(
+        program_of(torch.nn.Sequential(conv)), inputs, pixels, labels, {"0": field}, 2
+    )
     expected = layer_top_patches("0", maps, field, pixels, labels, 2)
     np.testing.assert_array_equal(result["0"].sources, expected.sources)
     np.testing.assert_array_equal(result["0"].patches, expected.patches)
@@ -97,16 +99,15 @@ def test_file_round_trip_and_integrity_checks(tmp_path) -> None:
 def test_shipped_lenet_file_matches_a_recomputation(registry: ModelRegistry) -> None:
     """The file in models/ belongs to the shipped weights and to the held-out digits."""
     model = registry.get("lenet5-mnist")
-    shipped = load_top_patches(
-        top_patches_path(REPO_ROOT / "models", model.spec.id), model.spec.weights["sha256"]
-    )
+    assert model.spec.top_patches == REPO_ROOT / "models" / "lenet5-mnist-top-patches.json"
+    shipped = load_top_patches(model.spec.top_patches, model.weights_sha256)
     split = load_digits(Settings().mnist_dir)
     images = torch.from_numpy(split.test_images[:, None])
     inputs = normalize(images, model.spec.preprocess)
     pixels = np.rint(split.test_images * 255).astype(np.uint8)
     field = model.layer_index["conv2"].receptive_field.rf
     recomputed = compute_top_patches(
-        model.module, inputs, pixels, split.test_labels, {"conv2": field}
+        model.program, inputs, pixels, split.test_labels, {"conv2": field}
     )
     np.testing.assert_array_equal(shipped.layers["conv2"].sources, recomputed["conv2"].sources)
     np.testing.assert_array_equal(shipped.layers["conv2"].patches, recomputed["conv2"].patches)

@@ -59,7 +59,7 @@ export function latest(target) {
   };
 }
 
-export const isSmallInput = (model) => model.preprocessing.kind === "mnist";
+export const isSmallInput = (model) => model.input_kind === "digit";
 
 // Layers that output feature maps with more than one position (Grad-CAM, ERF candidates).
 export const mapLayers = (model) =>
