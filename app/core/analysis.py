@@ -4,11 +4,14 @@ Batched: several waiting requests for the same model share one forward (`analyze
 """
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from app.core.capture import ActivationCapture, capture_layers
+from app.core.capture import capture_layers
+from app.core.layer_program import LayerProgram
 from app.core.registry import LoadedModel
 
 
@@ -53,86 +56,129 @@ def top_predictions(logits: torch.Tensor, labels: list[str], k: int = 5) -> list
 
 
 def summarize(outputs: torch.Tensor) -> torch.Tensor:
-    """(B, ...) layer outputs → (B, 4): min, max, mean and number of zeros of each image's output.
+    """(B, ...) layer outputs → (B, 4): min, max, sum and number of zeros of each image's output.
 
-    Whole-tensor reductions per image (much faster than reducing along a dim on CPU), three passes
-    over the data and no temporary the size of the layer.
+    Run at the tap, while the layer's output is still warm in cache: whole-tensor reductions per
+    image (much faster than reducing along a dim on CPU). Zeros are counted by numpy on the CPU
+    (a third of ``torch.count_nonzero``'s time), on the device elsewhere.
     """
-    with torch.inference_mode():
-        rows = [
-            torch.stack(
-                (*torch.aminmax(item), item.mean(), torch.count_nonzero(item).to(item.dtype))
+    rows = []
+    for item in outputs:
+        low, high = torch.aminmax(item)
+        total = item.sum(dtype=torch.float64)
+        if item.is_cpu:
+            zeros = torch.tensor(float(np.count_nonzero(item.numpy() == 0)), dtype=torch.float64)
+        else:
+            zeros = (item.numel() - torch.count_nonzero(item)).to(torch.float64)
+        rows.append(torch.stack((low.double(), high.double(), total, zeros)))
+    return torch.stack(rows)
+
+
+class _StatisticsSink:
+    """Sink that summarizes each visible layer's output as the forward produces it.
+
+    Nothing layer-sized is kept (except the layers named in ``keep``): a layer's maps are
+    recomputed from the analysis's stored input when somebody opens it.
+    """
+
+    def __init__(self, program: LayerProgram, keep: set[str]) -> None:
+        self.program = program
+        self.wanted = {layer.point: layer.name for layer in program.layers}
+        self.summaries: dict[int, torch.Tensor] = {}
+        self.shapes: dict[int, tuple[int, ...]] = {}
+        self.keep = {program.by_name[name].point for name in keep}
+        self.kept: dict[int, torch.Tensor] = {}
+
+    def __call__(self, point: int, value: torch.Tensor) -> None:
+        if point not in self.wanted or point in self.summaries:
+            return
+        self.summaries[point] = summarize(value)
+        shape = tuple(value.shape[1:])
+        if point in self.program.channels_last:
+            shape = (shape[2], shape[0], shape[1])
+        self.shapes[point] = shape
+        if point in self.keep:
+            kept = value.detach().clone()
+            self.kept[point] = (
+                kept.permute(0, 3, 1, 2) if point in self.program.channels_last else kept
             )
-            for item in outputs
-        ]
-        summary = torch.stack(rows).cpu()
-        summary[:, 3] = outputs[0].numel() - summary[:, 3]
-    return summary
 
 
 def _stats(
-    model: LoadedModel, shapes: dict[str, tuple[int, ...]], rows: dict[str, list[float]]
+    model: LoadedModel, sink: _StatisticsSink, rows: dict[int, list[list[float]]], image: int
 ) -> list[LayerStats]:
-    names = [layer.name for layer in model.layers if layer.name in rows]
-    return [
-        LayerStats(
-            name=name,
-            kind=model.layer_index[name].kind,
-            shape=shapes[name],
-            min=rows[name][0],
-            max=rows[name][1],
-            mean=rows[name][2],
-            zero_fraction=rows[name][3] / math.prod(shapes[name]),
+    found = []
+    for layer in model.layers:
+        point = model.program.by_name[layer.name].point
+        if point not in rows:
+            continue
+        low, high, total, zeros = rows[point][image]
+        count = math.prod(sink.shapes[point])
+        found.append(
+            LayerStats(
+                name=layer.name,
+                kind=layer.kind,
+                shape=sink.shapes[point],
+                min=low,
+                max=high,
+                mean=total / count,
+                zero_fraction=zeros / count,
+            )
         )
-        for name in names
-    ]
-
-
-def layer_statistics(model: LoadedModel, activations: dict[str, torch.Tensor]) -> list[LayerStats]:
-    """min/max/mean/fraction of zeros for each captured layer of one image, in execution order."""
-    shapes = {name: tuple(tensor.shape) for name, tensor in activations.items()}
-    rows = {
-        name: summarize(tensor.unsqueeze(0))[0].tolist() for name, tensor in activations.items()
-    }
-    return _stats(model, shapes, rows)
+    return found
 
 
 def analyze_batch(
-    model: LoadedModel, inputs: list[torch.Tensor], top_k: int = 5
+    model: LoadedModel, inputs: list[torch.Tensor], top_k: int = 5, keep: Iterable[str] = ()
 ) -> list[AnalysisResult]:
-    """One forward over several preprocessed (C, H, W) inputs, results split per image."""
+    """One forward over several preprocessed (C, H, W) inputs, results split per image.
+
+    Each layer is summarized as it runs; only the layers named in ``keep`` keep their maps.
+    """
     batch = torch.stack(inputs).to(model.device)
-    with torch.inference_mode(), ActivationCapture(model.program) as capture:
-        logits = capture.run(batch)
-    summaries = {name: summarize(output) for name, output in capture.activations.items()}
-    if logits is None:
-        raise RuntimeError("the forward pass stopped before the model's output")
+    sink = _StatisticsSink(model.program, set(keep))
+    with torch.inference_mode():
+        logits = model.program.run(batch, sink)
+        summaries = torch.stack(list(sink.summaries.values())).cpu() if sink.summaries else None
     logits = logits.float().cpu()
-    single = len(inputs) == 1
-    results = []
-    for i in range(len(inputs)):
-        # One image keeps the batch storage as is; several get their own copies so each cached
-        # analysis accounts for (and frees) exactly its own memory.
-        activations = {
-            name: (tensor[i] if single else tensor[i].clone()).cpu()
-            for name, tensor in capture.activations.items()
-        }
-        shapes = {name: tuple(tensor.shape) for name, tensor in activations.items()}
-        rows = {name: summary[i].tolist() for name, summary in summaries.items()}
-        results.append(
-            AnalysisResult(
-                logits=logits[i].tolist(),
-                predictions=top_predictions(logits[i], model.labels, top_k),
-                layers=_stats(model, shapes, rows),
-                activations=activations,
+    points = list(sink.summaries)
+    rows = {point: summaries[i].tolist() for i, point in enumerate(points)} if points else {}
+    point_of = {name: model.program.by_name[name].point for name in keep}
+    return [
+        AnalysisResult(
+            logits=logits[i].tolist(),
+            predictions=top_predictions(logits[i], model.labels, top_k),
+            layers=_stats(model, sink, rows, i),
+            activations={
+                name: sink.kept[point][i].clone().cpu() for name, point in point_of.items()
+            },
+        )
+        for i in range(len(inputs))
+    ]
+
+
+def analyze(
+    model: LoadedModel, inputs: torch.Tensor, top_k: int = 5, keep: Iterable[str] = ()
+) -> AnalysisResult:
+    """Analyze one preprocessed (C, H, W) input (keeping the maps of the layers in ``keep``)."""
+    return analyze_batch(model, [inputs], top_k, keep)[0]
+
+
+def layer_statistics(model: LoadedModel, activations: dict[str, torch.Tensor]) -> list[LayerStats]:
+    """min/max/mean/fraction of zeros of given (C, H, W) maps, in the model's layer order."""
+    found = []
+    for layer in model.layers:
+        tensor = activations.get(layer.name)
+        if tensor is None:
+            continue
+        low, high, total, zeros = summarize(tensor.unsqueeze(0))[0].tolist()
+        count = tensor.numel()
+        found.append(
+            LayerStats(
+                layer.name, layer.kind, tuple(tensor.shape), low, high, total / count, zeros / count
             )
         )
-    return results
-
-
-def analyze(model: LoadedModel, inputs: torch.Tensor, top_k: int = 5) -> AnalysisResult:
-    """Analyze one preprocessed (C, H, W) input."""
-    return analyze_batch(model, [inputs], top_k)[0]
+    return found
 
 
 def recompute_activations(

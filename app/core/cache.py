@@ -34,24 +34,13 @@ class ByteLRU(Generic[V]):
             self.hits += 1
             return item[0]
 
-    def put(self, key: Hashable, value: V, *, speculative: bool = False) -> None:
-        """Store `value`, evicting least-recently-used entries until it fits.
-
-        A `speculative` value (nobody asked for it yet) only takes free room, evicting nothing,
-        and waits at the least-recently-used end until a `get` uses it: a burst of guesses can
-        never push out what clients are actually reading.
-        """
+    def put(self, key: Hashable, value: V) -> None:
+        """Store `value`, evicting least-recently-used entries until it fits."""
         size = self._sizeof(value)
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
                 self._bytes -= old[1]
-            if speculative:
-                if self._bytes + size <= self.capacity_bytes:
-                    self._items[key] = (value, size)
-                    self._items.move_to_end(key, last=False)
-                    self._bytes += size
-                return
             if size > self.capacity_bytes:
                 return
             while self._bytes + size > self.capacity_bytes and self._items:

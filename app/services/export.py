@@ -171,7 +171,7 @@ def export_analysis(
         ImageError: the bytes are not an image the server would accept.
     """
     inputs = model_input(data, max_image_pixels, model.spec.preprocess)
-    result = analyze(model, inputs)
+    result = analyze(model, inputs, keep=[layer.name for layer in model.layers])
     analysis_id = make_analysis_id(model.spec.id, hashlib.sha256(data).hexdigest())
     summary = ExportSummary(out_dir, model.spec.id, analysis_id)
     writer = ExportWriter(summary)

@@ -71,6 +71,20 @@ def test_top_predictions_are_stable_for_huge_logits() -> None:
     assert predictions[1].probability == pytest.approx(1 / (math.e + 1), rel=1e-12)
 
 
+def every_layer(model: LoadedModel) -> list[str]:
+    return [layer.name for layer in model.layers]
+
+
+def test_statistics_at_the_tap_equal_statistics_of_the_kept_maps(model: LoadedModel) -> None:
+    """The forward summarizes each layer as it runs; the maps it no longer keeps agree."""
+    x = tiny_inputs(1, seed=9)[0]
+    lean = analyze(model, x)
+    assert lean.activations == {}
+    full = analyze(model, x, keep=every_layer(model))
+    assert lean.layers == layer_statistics(model, full.activations)
+    assert lean.logits == full.logits
+
+
 def test_layer_statistics_of_hand_made_activations(model: LoadedModel) -> None:
     activations = {
         "classifier": torch.tensor([0.0, 2.0, -1.0, 0.0, 4.0]),
@@ -86,7 +100,7 @@ def test_layer_statistics_of_hand_made_activations(model: LoadedModel) -> None:
 
 
 def test_layer_statistics_match_numpy_on_real_activations(model: LoadedModel) -> None:
-    result = analyze(model, tiny_inputs(1)[0])
+    result = analyze(model, tiny_inputs(1)[0], keep=every_layer(model))
     stats = layer_statistics(model, result.activations)
     assert [s.name for s in stats] == [layer.name for layer in model.layers]
     for summary, layer in zip(stats, model.layers, strict=True):
@@ -103,8 +117,8 @@ def test_layer_statistics_match_numpy_on_real_activations(model: LoadedModel) ->
 
 def test_analyze_batch_equals_single_analyses(model: LoadedModel) -> None:
     inputs = list(tiny_inputs(3))
-    batched = analyze_batch(model, inputs)
-    singles = [analyze(model, x) for x in inputs]
+    batched = analyze_batch(model, inputs, keep=every_layer(model))
+    singles = [analyze(model, x, keep=every_layer(model)) for x in inputs]
     assert len(batched) == 3
     for together, alone, x in zip(batched, singles, inputs, strict=True):
         np.testing.assert_allclose(together.logits, alone.logits, rtol=1e-6, atol=1e-6)
@@ -120,7 +134,7 @@ def test_analyze_batch_equals_single_analyses(model: LoadedModel) -> None:
 
 
 def test_batched_activations_are_independent_copies(model: LoadedModel) -> None:
-    batched = analyze_batch(model, list(tiny_inputs(3)))
+    batched = analyze_batch(model, list(tiny_inputs(3)), keep=every_layer(model))
     pointers = set()
     for result in batched:
         for tensor in result.activations.values():
@@ -130,7 +144,7 @@ def test_batched_activations_are_independent_copies(model: LoadedModel) -> None:
 
 
 def test_single_analysis_has_per_image_shapes(model: LoadedModel) -> None:
-    result = analyze(model, tiny_inputs(1)[0], top_k=3)
+    result = analyze(model, tiny_inputs(1)[0], top_k=3, keep=every_layer(model))
     assert len(result.predictions) == 3
     assert len(result.logits) == TINY_CLASSES
     for layer in model.layers:
@@ -141,7 +155,7 @@ def test_single_analysis_has_per_image_shapes(model: LoadedModel) -> None:
 
 def test_recompute_activations_equals_the_analysis(model: LoadedModel) -> None:
     x = tiny_inputs(1, seed=4)[0]
-    analysed = analyze(model, x).activations
+    analysed = analyze(model, x, keep=every_layer(model)).activations
     every = recompute_activations(model, x, [layer.name for layer in model.layers])
     assert list(every) == list(analysed)
     for name, tensor in every.items():

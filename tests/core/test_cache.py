@@ -143,19 +143,3 @@ def test_concurrent_puts_and_gets_keep_the_byte_count_exact() -> None:
     assert cache.nbytes == sum(len(value) for value in stored)
     assert len(cache) == len(stored)
     assert cache.nbytes <= capacity
-
-
-def test_speculative_values_fill_free_room_only_and_go_first() -> None:
-    cache = bytes_cache(100)
-    cache.put("read", b"r" * 40)
-    cache.put("guess-1", b"a" * 30, speculative=True)
-    cache.put("guess-2", b"b" * 40, speculative=True)  # 40 + 30 + 40 > 100: dropped
-    assert ("guess-2" in cache, cache.nbytes) == (False, 70)
-    cache.put("guess-3", b"c" * 30, speculative=True)
-    assert cache.nbytes == 100
-    cache.put("next", b"n" * 30)  # evicts the newest guess first: it waits at the cold end
-    assert ("guess-3" in cache, "guess-1" in cache, "read" in cache) == (False, True, True)
-    assert cache.get("guess-1") == b"a" * 30  # used: now the most recent
-    cache.put("last", b"l" * 30)
-    assert ("read" in cache, "guess-1" in cache, "next" in cache) == (False, True, True)
-    assert cache.nbytes == 90
