@@ -21,6 +21,7 @@ from app.core.registry import ModelRegistry, select_device
 from app.paths import STATIC_DIR, TEMPLATES_DIR
 from app.services.analyses import AnalysisService
 from app.services.inference import InferenceQueue, fix_mmap_threshold
+from app.services.record_store import RecordStore
 from app.services.sessions import SessionHub, SessionLimits
 from app.services.shared_records import SharedRecords, redis_client
 
@@ -55,6 +56,16 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
                 redis = await stack.enter_async_context(
                     redis_client(settings.redis_url, settings.redis_timeout_seconds)
                 )
+            shared: SharedRecords | RecordStore | None = None
+            if redis is not None:
+                shared = SharedRecords(redis, settings.redis_record_ttl_seconds)
+            elif settings.record_store_bytes:
+                shared = RecordStore(
+                    settings.data_dir / "records.sqlite3",
+                    settings.record_store_bytes,
+                    settings.record_client_share,
+                )
+                stack.callback(shared.close)
             app.state.registry = models
             app.state.queue = queue
             app.state.analyses = AnalysisService(
@@ -64,7 +75,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
                 record_bytes=settings.analysis_cache_bytes,
                 activation_bytes=settings.activation_cache_bytes,
                 atlas_bytes=settings.atlas_cache_bytes,
-                shared=SharedRecords(redis, settings.redis_record_ttl_seconds) if redis else None,
+                shared=shared,
             )
             app.state.sessions = SessionHub(SessionLimits.from_settings(settings), redis)
             tasks = await stack.enter_async_context(anyio.create_task_group())

@@ -27,3 +27,12 @@ def _user_cache_dir() -> Path:
 
 # The checkout's .cache (where `make test-deps` puts the MNIST digits), else the user's cache.
 CACHE_DIR = _user_cache_dir() if _INSTALLED else _PACKAGE_DIR.parent / ".cache"
+
+
+def _user_data_dir() -> Path:
+    """Where an installed app keeps what it promised to keep (analysis records)."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "convlens"
+
+
+# Durable state (CONVLENS_DATA_DIR overrides): the checkout's .data, else the user's data folder.
+DATA_DIR = _user_data_dir() if _INSTALLED else _PACKAGE_DIR.parent / ".data"

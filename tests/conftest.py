@@ -1,5 +1,7 @@
 """Shared fixtures: the real bundled models (loaded once), an in-process app, sample photos."""
 
+import os
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +14,9 @@ from fastapi import FastAPI
 from app.config import REPO_ROOT, Settings
 from app.core.registry import ModelRegistry
 from app.main import create_app
+
+# Every app and server the suite starts keeps its durable records in one throwaway folder.
+os.environ.setdefault("CONVLENS_DATA_DIR", tempfile.mkdtemp(prefix="convlens-test-data-"))
 
 SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 

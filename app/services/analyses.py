@@ -28,6 +28,7 @@ from app.core.preprocess import PreprocessSpec, decode_image, denormalize, to_mo
 from app.core.registry import LoadedModel, ModelRegistry
 from app.core.unit_math import UnitMath, explain_unit
 from app.services.inference import InferenceQueue
+from app.services.record_store import RecordStore
 from app.services.records import ANALYSIS_ID, AnalysisRecord, make_analysis_id
 from app.services.shared_records import SharedRecords
 
@@ -61,7 +62,7 @@ class AnalysisService:
         record_bytes: int,
         activation_bytes: int,
         atlas_bytes: int,
-        shared: SharedRecords | None = None,
+        shared: SharedRecords | RecordStore | None = None,
     ) -> None:
         self.registry = registry
         self.queue = queue
@@ -76,8 +77,14 @@ class AnalysisService:
         self._inflight: dict[str, anyio.Event] = {}
         self._pending: dict[tuple[int, str, str], anyio.Event] = {}
 
-    async def analyze(self, model: LoadedModel, data: bytes) -> tuple[AnalysisRecord, bool]:
-        """The analysis of `data` by `model` and whether it came from the cache."""
+    async def analyze(
+        self, model: LoadedModel, data: bytes, client: str = ""
+    ) -> tuple[AnalysisRecord, bool]:
+        """The analysis of `data` by `model` and whether it came from the cache.
+
+        ``client`` (the uploader's address) counts the record against that client's share of
+        the durable store.
+        """
         digest = hashlib.sha256(data).hexdigest()
         analysis_id = make_analysis_id(model.spec.id, digest)
         while (pending := self._inflight.get(analysis_id)) is not None:
@@ -90,14 +97,14 @@ class AnalysisService:
             record = await self._shared_record(analysis_id)
             if record is not None:
                 return record, True
-            record = await self._compute(model, data, analysis_id, digest)
+            record = await self._compute(model, data, analysis_id, digest, client)
         finally:
             del self._inflight[analysis_id]
             done.set()
         return record, False
 
     async def _compute(
-        self, model: LoadedModel, data: bytes, analysis_id: str, digest: str
+        self, model: LoadedModel, data: bytes, analysis_id: str, digest: str, client: str
     ) -> AnalysisRecord:
         """Decode (one queue job), then the forward (batched with other waiting uploads)."""
         inputs = await self.queue.run(
@@ -118,7 +125,7 @@ class AnalysisService:
         )
         self.records.put(analysis_id, record)
         if self.shared is not None:
-            await self.shared.put(record)
+            await self.shared.put(record, client)
         return record
 
     async def _shared_record(self, analysis_id: str) -> AnalysisRecord | None:

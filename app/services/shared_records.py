@@ -63,7 +63,8 @@ class SharedRecords:
             logger.warning("shared record %s ignored: %s", analysis_id, error)
             return None
 
-    async def put(self, record: AnalysisRecord) -> None:
+    async def put(self, record: AnalysisRecord, client: str = "") -> None:
+        """Store the record (Redis bounds records by their TTL, not per client)."""
         key = RECORD_KEY.format(record.analysis_id)
         try:
             async with self.client.pipeline(transaction=True) as pipe:

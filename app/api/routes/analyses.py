@@ -123,7 +123,10 @@ async def analyze_image(
 ) -> AnalysisOut:
     """Run one image through the model; every layer's output is kept for the follow-up requests."""
     data = await read_image_upload(request, settings)
-    record, cached = await unless_disconnected(request, lambda: service.analyze(model, data))
+    client = request.client.host if request.client else ""
+    record, cached = await unless_disconnected(
+        request, lambda: service.analyze(model, data, client)
+    )
     return analysis_out(record, cached)
 
 
