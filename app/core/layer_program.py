@@ -99,38 +99,11 @@ _FUNCTION_KINDS = {
 }
 # Ops whose output may share memory with their first argument.
 _ALIASING = frozenset(
-    (
-        "view",
-        "view_as",
-        "reshape",
-        "reshape_as",
-        "flatten",
-        "unflatten",
-        "permute",
-        "transpose",
-        "t",
-        "squeeze",
-        "unsqueeze",
-        "expand",
-        "expand_as",
-        "narrow",
-        "select",
-        "contiguous",
-        "chunk",
-        "split",
-        "unbind",
-        "getitem",
-        "detach",
-        "movedim",
-        "as_strided",
-        "dropout",
-        "dropout2d",
-        "identity",
-        "alpha_dropout",
-        "type_as",
-        "to",
-        "float",
-    )
+    """view view_as reshape reshape_as flatten unflatten permute transpose t T mT H mH adjoint
+    squeeze unsqueeze expand expand_as narrow select contiguous chunk split split_with_sizes
+    tensor_split hsplit vsplit unbind getitem detach movedim moveaxis swapaxes swapdims diagonal
+    unfold as_strided view_as_real real imag dropout dropout2d alpha_dropout identity type_as to
+    float""".split()
 )
 _IN_PLACE_OPERATORS = frozenset(
     ("iadd", "isub", "imul", "itruediv", "ifloordiv", "ipow", "iand", "ior", "setitem")
@@ -166,12 +139,15 @@ class Point:
     """One tapped value of the forward: the layers shown there, and whether it gets overwritten.
 
     ``node`` is the fx node's name in a plain ``torch.fx.symbolic_trace`` of the model (None for
-    hooks), so tests can compare with an independent interpreter.
+    hooks), so tests can compare with an independent interpreter. An input point (a layer's
+    tensor input as the layer reads it) has no layers of its own; ``reads`` names the layers
+    whose output it is.
     """
 
     layers: tuple[str, ...]
     overwritten: bool
     node: str | None = None
+    reads: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -492,22 +468,26 @@ def _traced_program(model: nn.Module) -> LayerProgram:
             blocks_seen.add(path)
             visible.setdefault(node, []).append((path, "block", type(owner).__name__, path, first))
 
-    # Points: every visible node, plus the real input of every module layer.
-    point_nodes: list[fx.Node] = []
-    point_of: dict[fx.Node, int] = {}
+    # Points: every visible node's output (tapped right after it runs), and every layer's tensor
+    # inputs as the layer reads them (tapped right before it runs: an in-place op in between,
+    # ``y.relu_()`` as a bare statement, changes what the layer receives).
+    specs: list[tuple[fx.Node, fx.Node | None]] = []  # (value, consumer or None for an output)
+    index_of: dict[tuple[fx.Node, fx.Node | None], int] = {}
 
-    def point(node: fx.Node) -> int:
-        if node not in point_of:
-            point_of[node] = len(point_nodes)
-            point_nodes.append(node)
-        return point_of[node]
+    def point(value: fx.Node, consumer: fx.Node | None = None) -> int:
+        key = (value, consumer)
+        if key not in index_of:
+            index_of[key] = len(specs)
+            specs.append(key)
+        return index_of[key]
 
     layers: list[ProgramLayer] = []
     for node in sorted(visible, key=order.__getitem__):
         for name, kind, type_name, path, source in visible[node]:
-            input_point = point(source) if source in image else None
+            reads = None if kind == "block" else node  # a block's input: as it was passed in
+            input_point = point(source, reads) if source in image else None
             operands = (
-                tuple(point(arg) if arg in image else None for arg in _tensor_args(node))
+                tuple(point(arg, node) if arg in image else None for arg in _tensor_args(node))
                 if path is None
                 else ()
             )
@@ -527,25 +507,51 @@ def _traced_program(model: nn.Module) -> LayerProgram:
                     padding or (0, 0, 0, 0),
                 )
             )
-    layers.sort(key=lambda layer: (order[point_nodes[layer.point]], layer.kind == "block"))
 
-    overwritten = _overwritten_points(nodes, order, point_nodes, modules)
+    def when(index: int) -> float:
+        value, consumer = specs[index]
+        return order[value] + 0.5 if consumer is None else order[consumer] - 0.5
+
+    layers.sort(key=lambda layer: (when(layer.point), layer.kind == "block"))
+    overwritten = _overwritten_points(
+        nodes, order, [(specs[i][0], when(i)) for i in range(len(specs))], modules
+    )
+    output_names = {
+        value: tuple(layer.name for layer in layers if specs[layer.point][0] is value)
+        for value, consumer in specs
+        if consumer is None
+    }
     points = [
         Point(
             tuple(layer.name for layer in layers if layer.point == i),
             i in overwritten,
-            point_nodes[i].name,
+            value.name,
+            output_names.get(value, ()) if consumer is not None else (),
         )
-        for i in range(len(point_nodes))
+        for i, (value, consumer) in enumerate(specs)
     ]
-    for index, node in enumerate(point_nodes):
-        with graph.inserting_after(node):
-            tap = graph.call_function(_tap, (index, node))
-        node.replace_all_uses_with(tap, delete_user_cb=lambda user, tap=tap: user is not tap)
+    for index, (value, consumer) in enumerate(specs):
+        if consumer is None:
+            with graph.inserting_after(value):
+                tap = graph.call_function(_tap, (index, value))
+            value.replace_all_uses_with(tap, delete_user_cb=lambda user, tap=tap: user is not tap)
+    output_taps = {
+        value: next(user for user in value.users if user.target is _tap)
+        for value, consumer in specs
+        if consumer is None
+    }
+    for index, (value, consumer) in enumerate(specs):
+        if consumer is not None:
+            current = output_taps.get(value, value)
+            with graph.inserting_before(consumer):
+                tap = graph.call_function(_tap, (index, current))
+            consumer.replace_input_with(current, tap)
     graph.lint()
     module.recompile()
     program = LayerProgram(model, "fx", layers, points, module)
-    program._nodes = dict(enumerate(point_nodes))
+    program._nodes = {
+        index: value for index, (value, consumer) in enumerate(specs) if consumer is None
+    }
     return program
 
 
@@ -603,10 +609,11 @@ def _is_spatial_mean(node: fx.Node) -> bool:
 def _overwritten_points(
     nodes: list[fx.Node],
     order: dict[fx.Node, int],
-    point_nodes: list[fx.Node],
+    tapped: list[tuple[fx.Node, float]],
     modules: dict[str, nn.Module],
 ) -> set[int]:
-    """Points whose tensor (or a view of it) some later op overwrites in place."""
+    """Points (a value tapped at a position in node order) that a later in-place op overwrites,
+    directly or through a view."""
     parent: dict[fx.Node, fx.Node] = {}
 
     def root(node: fx.Node) -> fx.Node:
@@ -624,8 +631,8 @@ def _overwritten_points(
             mutations.append((order[node], mutated))
     return {
         index
-        for index, node in enumerate(point_nodes)
-        if any(at > order[node] and root(target) is root(node) for at, target in mutations)
+        for index, (node, position) in enumerate(tapped)
+        if any(at > position and root(target) is root(node) for at, target in mutations)
     }
 
 

@@ -49,6 +49,48 @@ class QueueFullError(RuntimeError):
         self.retry_after = retry_after
 
 
+UPLOAD, FOLLOW_UP = 0, 1
+"""Priorities: a new analysis goes before recomputing an old one's layers."""
+
+
+class _PrioritySlots:
+    """``concurrency`` slots handed out by priority, first come first served within one.
+
+    A student's upload never waits behind a queue of layer recomputes; a granted slot passes
+    straight to the next waiter on release, so nobody can overtake in between.
+    """
+
+    def __init__(self, concurrency: int) -> None:
+        self.free = concurrency
+        self._waiting: tuple[deque[anyio.Event], ...] = (deque(), deque())
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(line) for line in self._waiting)
+
+    async def acquire(self, priority: int) -> None:
+        if self.free > 0 and not self.waiting:
+            self.free -= 1
+            return
+        granted = anyio.Event()
+        self._waiting[priority].append(granted)
+        try:
+            await granted.wait()
+        except BaseException:
+            if granted in self._waiting[priority]:
+                self._waiting[priority].remove(granted)
+            else:  # granted just as it was cancelled: pass the slot on
+                self.release()
+            raise
+
+    def release(self) -> None:
+        for line in self._waiting:
+            if line:
+                line.popleft().set()
+                return
+        self.free += 1
+
+
 @dataclass(eq=False)
 class _BatchJob:
     """One caller's item in a batch line; `wake` fires when it must lead or its result is in."""
@@ -86,7 +128,8 @@ class InferenceQueue:
         self.retry_after = retry_after
         self.max_batch = max_batch
         self.batch_wait = batch_wait
-        self._limiter = anyio.CapacityLimiter(concurrency)
+        self._slots = _PrioritySlots(concurrency)
+        self._threads = anyio.CapacityLimiter(concurrency)
         self._admitted = 0
         self._lines: dict[Hashable, _BatchLine] = {}
         self.completed = 0
@@ -100,7 +143,7 @@ class InferenceQueue:
 
     @property
     def running(self) -> int:
-        return int(self._limiter.borrowed_tokens)
+        return self.concurrency - self._slots.free - self._slots.waiting
 
     def _admit(self) -> None:
         if self._admitted >= self.concurrency + self.max_waiting:
@@ -108,11 +151,15 @@ class InferenceQueue:
             raise QueueFullError(self.retry_after)
         self._admitted += 1
 
-    async def run(self, fn: Callable[..., T], *args: object) -> T:
-        """Run `fn(*args)` in a worker thread once a slot is free."""
+    async def run(self, fn: Callable[..., T], *args: object, priority: int = FOLLOW_UP) -> T:
+        """Run `fn(*args)` in a worker thread once a slot is free (uploads before follow-ups)."""
         self._admit()
         try:
-            result = await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+            await self._slots.acquire(priority)
+            try:
+                result = await anyio.to_thread.run_sync(fn, *args, limiter=self._threads)
+            finally:
+                self._slots.release()
         finally:
             self._admitted -= 1
         self.completed += 1
@@ -154,7 +201,8 @@ class InferenceQueue:
         if len(line.jobs) < self.max_batch:
             with anyio.move_on_after(self.batch_wait):
                 await line.full.wait()
-        async with self._limiter:
+        await self._slots.acquire(UPLOAD)
+        try:
             batch = [line.jobs.popleft() for _ in range(min(self.max_batch, len(line.jobs)))]
             for job in batch:
                 job.taken = True
@@ -164,7 +212,9 @@ class InferenceQueue:
             self._promote(key, line)
             self.batch_sizes.append(len(batch))
             try:
-                results = await anyio.to_thread.run_sync(fn, [job.item for job in batch])
+                results = await anyio.to_thread.run_sync(
+                    fn, [job.item for job in batch], limiter=self._threads
+                )
                 if len(results) != len(batch):
                     raise RuntimeError(f"a batch of {len(batch)} returned {len(results)} results")
             except Exception as error:
@@ -177,6 +227,8 @@ class InferenceQueue:
                 for job in batch:
                     job.finished = True
                     job.wake.set()
+        finally:
+            self._slots.release()
 
     def _leave(self, key: Hashable, line: _BatchLine, job: _BatchJob) -> None:
         """A job cancelled before its batch started leaves the line; the lead passes on."""
