@@ -72,7 +72,9 @@ class Settings(BaseSettings):
     # Each image of a batch holds its own copy of every layer (77 MiB for EfficientNet-Lite0), so
     # a CPU box keeps batches small; on a GPU, 16-32.
     max_batch: int = Field(4, ge=1, le=64)
-    batch_wait_ms: float = Field(2.0, ge=0, le=1000)
+    # 0: a lone upload never waits for company; uploads that queue up behind a busy slot are
+    # batched anyway when it frees.
+    batch_wait_ms: float = Field(0.0, ge=0, le=1000)
     # Browsers keep analysis/filter responses this long, then revalidate with If-None-Match (304).
     http_cache_seconds: int = Field(86_400, ge=0)
     # Optional Redis shared by every worker and host: analysis records, permalinks, presenter

@@ -143,7 +143,7 @@ class InferenceQueue:
 
     @property
     def running(self) -> int:
-        return self.concurrency - self._slots.free - self._slots.waiting
+        return self.concurrency - self._slots.free
 
     def _admit(self) -> None:
         if self._admitted >= self.concurrency + self.max_waiting:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import anyio
 import pytest
 
-from app.services.inference import InferenceQueue, QueueFullError
+from app.services.inference import FOLLOW_UP, UPLOAD, InferenceQueue, QueueFullError
 
 pytestmark = pytest.mark.anyio
 
@@ -140,3 +140,32 @@ async def test_no_more_than_concurrency_jobs_run_at_once() -> None:
     assert sorted(results) == list(range(6))
     assert peak == 2
     assert (queue.completed, queue.admitted) == (6, 0)
+
+
+async def test_an_upload_goes_before_waiting_layer_recomputes() -> None:
+    """Follow-ups queued first still wait for an upload that arrives after them."""
+    queue = InferenceQueue(concurrency=1, max_waiting=8)
+    release = threading.Event()
+    started: list[str] = []
+
+    def job(tag: str) -> None:
+        started.append(tag)
+        if tag == "running":
+            release.wait(BLOCK_SECONDS)
+
+    async def submit(tag: str, priority: int) -> None:
+        await queue.run(job, tag, priority=priority)
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(submit, "running", FOLLOW_UP)
+            await wait_until(lambda: queue.running == 1)
+            for tag in ("layer-1", "layer-2"):
+                group.start_soon(submit, tag, FOLLOW_UP)
+            await wait_until(lambda: queue.admitted == 3)
+            group.start_soon(submit, "upload", UPLOAD)
+            await wait_until(lambda: queue.admitted == 4)
+            release.set()
+    finally:
+        release.set()
+    assert started == ["running", "upload", "layer-1", "layer-2"]
