@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from app.core.layer_program import layer_kind
+from app.core.layer_kinds import layer_kind
 
 MODEL_INPUT = "input"
 """Source name of the normalized model input (what GET /analyses/{id}/input/channels/{c} serves)."""

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from app.core.capture import ActivationCapture, capture_layers
-from app.core.layer_program import LayerProgram, layer_kind
+from app.core.layer_kinds import layer_kind
+from app.core.layer_program import LayerProgram
 from tests.helpers import TinyCNN, tiny_cnn, tiny_inputs
 
 METHODS = ["fx", "hooks"]
