@@ -40,7 +40,10 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             registry
             if registry is not None
             else ModelRegistry.from_specs(
-                settings.models_dir, select_device(settings.device), settings.extra_model_paths
+                settings.models_dir,
+                select_device(settings.device),
+                settings.extra_model_paths,
+                settings.data_dir / "layer-tables",
             )
         )
         queue = InferenceQueue(

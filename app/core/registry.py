@@ -21,6 +21,7 @@ from torch import nn
 
 from app.core.layer_graph import LayerInput, layer_inputs
 from app.core.layer_program import LayerProgram, program_of
+from app.core.layer_table import code_digest, load_table, save_table, table_key
 from app.core.model_spec import (
     ModelSpec,
     SpecError,
@@ -287,9 +288,17 @@ def _check_output(spec: ModelSpec, module: nn.Module, num_labels: int) -> None:
 
 
 def build_model(
-    spec: ModelSpec, state_dict: dict[str, torch.Tensor], device: torch.device, digest: str
+    spec: ModelSpec,
+    state_dict: dict[str, torch.Tensor],
+    device: torch.device,
+    digest: str,
+    table_dir: Path | None = None,
 ) -> LoadedModel:
-    """Instantiate the architecture, load weights strictly, and describe its layers."""
+    """Instantiate the architecture, load weights strictly, and describe its layers.
+
+    ``table_dir``: where layer tables are kept between starts (``layer_table``); None traces
+    every time.
+    """
     module = build_module(spec)
     try:
         module.load_state_dict(state_dict, strict=True)
@@ -299,10 +308,22 @@ def build_model(
         raise _problem(spec, "entry_point", "the model has no parameters")
     module.eval().requires_grad_(False).to(device)
     labels = read_labels(spec)
-    _check_output(spec, module, len(labels))
     p = spec.preprocess
+    shape = (p.channels, p.height, p.width)
     program = program_of(module)
-    layers = describe_layers(program, (p.channels, p.height, p.width))
+    stored, path, key = None, None, ""
+    if table_dir is not None:  # checked and described on an earlier start: reuse that
+        identity = spec.source.read_bytes() + "\n".join(labels).encode()
+        key = table_key(identity, digest, program, code_digest())
+        path = table_dir / f"{spec.id}.json"
+        stored = load_table(path, key, LayerInfo)
+    if stored is None:
+        _check_output(spec, module, len(labels))
+        layers = describe_layers(program, shape)
+        if path is not None:
+            save_table(path, key, layers, program.channels_last)
+    else:
+        layers, program.channels_last = stored
     return LoadedModel(
         spec=spec,
         module=module,
@@ -314,10 +335,10 @@ def build_model(
     )
 
 
-def load_model(spec: ModelSpec, device: torch.device) -> LoadedModel:
+def load_model(spec: ModelSpec, device: torch.device, table_dir: Path | None = None) -> LoadedModel:
     """Read, verify and build the model one spec describes."""
     data, digest = read_weight_bytes(spec)
-    return build_model(spec, parse_state_dict(spec, data), device, digest)
+    return build_model(spec, parse_state_dict(spec, data), device, digest, table_dir)
 
 
 def spec_paths(models_dir: Path, extra: Iterable[Path] = ()) -> list[Path]:
@@ -341,9 +362,14 @@ class ModelRegistry:
 
     @classmethod
     def from_specs(
-        cls, models_dir: Path, device: torch.device, extra: Iterable[Path] = ()
+        cls,
+        models_dir: Path,
+        device: torch.device,
+        extra: Iterable[Path] = (),
+        table_dir: Path | None = None,
     ) -> "ModelRegistry":
-        return cls([load_model(spec, device) for spec in read_model_specs(models_dir, extra)])
+        specs = read_model_specs(models_dir, extra)
+        return cls([load_model(spec, device, table_dir) for spec in specs])
 
     def get(self, model_id: str) -> LoadedModel | None:
         return self._models.get(model_id)
