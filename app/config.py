@@ -51,9 +51,11 @@ class Settings(BaseSettings):
     queue_size: int = Field(128, ge=0)
     retry_after_seconds: int = Field(2, ge=1)
 
-    # Freed blocks this large go straight back to the OS (glibc mallopt; 0 = glibc's sliding
-    # default, under which the server grew to 10.8 GB in the load test).
-    mmap_threshold_bytes: int = Field(64 * 1024, ge=0)
+    # Optional: freed blocks this large go straight back to the OS (glibc mallopt). Off (0) by
+    # default: analyses no longer keep their maps, so glibc's own policy no longer balloons
+    # (bench/analyze.py: similar RSS after 53 analyses), while a 64 KiB threshold made every
+    # forward page-fault its maps back in (HTTP analyze 3.3× slower in the same run).
+    mmap_threshold_bytes: int = Field(0, ge=0)
 
     # Caches (bytes).
     analysis_cache_bytes: int = Field(256 * 1024 * 1024, ge=0)

@@ -1,43 +1,58 @@
 """Benchmark: what does seeing every layer cost over a bare forward?
 
 Measured side by side in one run, interleaved round by round so machine noise hits every variant
-alike:
-  bare      torch.inference_mode() forward of the preprocessed photo
-  capture   the same forward with every visible layer captured + per-layer statistics
-            (core.analyze)
-  http      POST /analyze to a real uvicorn server on loopback, caches off (a fresh forward
-            each time, including upload, decode, resize and JSON encoding)
-  captum    Captum's LayerActivation called once per layer (the usual way to get every layer)
-Also: the bytes of every layer's atlas PNGs vs the same maps as JSON floats.
+alike (EfficientNet-Lite0 by default, one torch thread as the server runs):
+  bare       torch.inference_mode() forward of the preprocessed photo, in this process
+  analyze    core.analyze: the same forward through the layer program, every layer summarized
+  http       POST /analyze of a photo the server has never seen (one pixel differs each round)
+             to a real uvicorn server on loopback: upload, decode, resize, forward, statistics,
+             the durable record write and JSON
+  http-glibc the same against a second server run with glibc's own malloc policy
+             (CONVLENS_MMAP_THRESHOLD_BYTES=0), to decide that setting by measurement
+  layer      opening a layer of that fresh analysis (GET one channel of --layer), vs
+  to-layer   an in-process forward that stops at that layer
+Then RSS of both servers after 100 distinct analyses.
 
 Run: `.venv/bin/python bench/analyze.py [--rounds 15] [--write docs/benchmarks.md]`.
-Captum is installed only for this benchmark: `.venv/bin/pip install captum`.
 """
 
 import argparse
-import json
+import io
+import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import torch
+from PIL import Image
 
 from app.config import REPO_ROOT, Settings
 from app.core.analysis import analyze
-from app.core.encode import feature_map_atlas
+from app.core.capture import capture_layers
 from app.core.preprocess import decode_image, to_model_input
 from app.core.registry import ModelRegistry
-from app.launch import running_server
+from app.launch import running_server_process
 
 PHOTO = "chelsea.png"
 
 
-def photo_bytes() -> bytes:
+def photo_variants(count: int) -> list[bytes]:
+    """``count`` PNGs of the photo, each differing from the others in one pixel (a new upload)."""
     import skimage
 
-    return (Path(skimage.__file__).parent / "data" / PHOTO).read_bytes()
+    pixels = np.asarray(Image.open(Path(skimage.__file__).parent / "data" / PHOTO).convert("RGB"))
+    variants = []
+    for index in range(count):
+        changed = pixels.copy()
+        changed[index // pixels.shape[1], index % pixels.shape[1], 0] ^= 1
+        buffer = io.BytesIO()
+        Image.fromarray(changed).save(buffer, format="PNG")
+        variants.append(buffer.getvalue())
+    return variants
 
 
 def timed(fn, *args) -> float:
@@ -46,103 +61,98 @@ def timed(fn, *args) -> float:
     return time.perf_counter() - start
 
 
-def captum_all_layers(model, inputs: torch.Tensor):
-    from captum.attr import LayerActivation
-
-    modules = dict(model.module.named_modules())
-    return [
-        LayerActivation(model.module, modules[layer.name]).attribute(inputs)
-        for layer in model.layers
-    ]
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="efficientnet-lite0")
+    parser.add_argument("--layer", default="_blocks.5")
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument(
-        "--captum-rounds",
-        type=int,
-        default=3,
-        help="Captum runs one forward per layer: sample fewer",
-    )
-    parser.add_argument(
-        "--write", type=Path, default=None, help="append the results to this markdown file"
-    )
+    parser.add_argument("--distinct", type=int, default=100, help="analyses before reading RSS")
+    parser.add_argument("--write", type=Path, default=None, help="append results to this file")
     args = parser.parse_args()
 
-    # Same intra-op threads as the server's default, so every variant runs on equal footing.
-    torch.set_num_threads(Settings().torch_threads or torch.get_num_threads())
+    threads = Settings().torch_threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
     registry = ModelRegistry.from_specs(REPO_ROOT / "models", torch.device("cpu"))
     model = registry.get(args.model)
-    data = photo_bytes()
-    inputs = to_model_input(decode_image(data, 10**9), model.spec.preprocess)
+    uploads = iter(photo_variants(4 + 2 * args.rounds + 2 * args.distinct))
+    inputs = to_model_input(decode_image(next(uploads), 10**9), model.spec.preprocess)
     batch = inputs.unsqueeze(0)
-    try:
-        import captum  # noqa: F401
-
-        has_captum = True
-    except ImportError:
-        has_captum = False
 
     def bare() -> None:
         with torch.inference_mode():
             model.module(batch)
 
-    def captum_run() -> None:
-        with torch.no_grad():
-            captum_all_layers(model, batch)
-
-    env = {"CONVLENS_ANALYSIS_CACHE_BYTES": "0", "CONVLENS_ACTIVATION_CACHE_BYTES": "0"}
-    samples: dict[str, list[float]] = {"bare": [], "capture": [], "http": []}
-    if has_captum:
-        samples["captum"] = []
-    with running_server(env=env) as base, httpx.Client(base_url=base, timeout=120) as http:
+    samples: dict[str, list[float]] = {
+        name: [] for name in ("bare", "analyze", "http", "http-glibc", "layer", "to-layer")
+    }
+    load_before = os.getloadavg()
+    with (
+        tempfile.TemporaryDirectory() as data_a,
+        tempfile.TemporaryDirectory() as data_b,
+        running_server_process({"CONVLENS_DATA_DIR": data_a}) as server,
+        running_server_process(
+            {"CONVLENS_DATA_DIR": data_b, "CONVLENS_MMAP_THRESHOLD_BYTES": "0"}
+        ) as glibc,
+        httpx.Client(timeout=120) as http,
+    ):
         url = f"/api/v1/models/{args.model}/analyze"
 
-        def post() -> None:
-            response = http.post(url, content=data, headers={"content-type": "image/png"})
+        def post(base: str, data: bytes) -> str:
+            response = http.post(base + url, content=data, headers={"content-type": "image/png"})
             response.raise_for_status()
+            return response.json()["analysis_id"]
 
-        for _ in range(3):  # warm-up
-            bare(), analyze(model, inputs), post()
-        for round_index in range(args.rounds):
+        for _ in range(3):  # warm-up (first forwards, first layer tables)
+            data = next(uploads)
+            bare(), analyze(model, inputs), post(server.base_url, data), post(glibc.base_url, data)
+        for _ in range(args.rounds):
             samples["bare"].append(timed(bare))
-            samples["capture"].append(timed(analyze, model, inputs))
-            samples["http"].append(timed(post))
-            if has_captum and round_index < args.captum_rounds:
-                samples["captum"].append(timed(captum_run))
+            samples["analyze"].append(timed(analyze, model, inputs))
+            started = time.perf_counter()
+            analysis_id = post(server.base_url, next(uploads))
+            samples["http"].append(time.perf_counter() - started)
+            samples["http-glibc"].append(timed(post, glibc.base_url, next(uploads)))
+            channel = (
+                f"{server.base_url}/api/v1/analyses/{analysis_id}/layers/{args.layer}/channels/0"
+            )
+            samples["layer"].append(timed(lambda url=channel: http.get(url).raise_for_status()))
+            samples["to-layer"].append(timed(capture_layers, model.program, batch, [args.layer]))
+        for _ in range(args.distinct):
+            post(server.base_url, next(uploads))
+            post(glibc.base_url, next(uploads))
+        rss = {"default": rss_mib(server.pid), "glibc": rss_mib(glibc.pid)}
+    load_after = os.getloadavg()
 
-    result = analyze(model, inputs)
-    png_bytes = sum(len(feature_map_atlas(t.numpy()).png) for t in result.activations.values())
-    json_bytes = sum(len(json.dumps(t.tolist())) for t in result.activations.values())
     median = {name: statistics.median(values) * 1000 for name, values in samples.items()}
-
     lines = [
-        f"### analyze: {args.model}, {PHOTO}, {args.rounds} interleaved rounds "
-        f"(Captum in the first {args.captum_rounds}), "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads",
+        f"### analyze: {args.model}, {PHOTO} (a new photo each round), {args.rounds} interleaved "
+        f"rounds, torch {torch.__version__}, {threads} thread(s); load average "
+        f"{load_before[0]:.2f} before, {load_after[0]:.2f} after",
         "",
         "| measurement | median ms | ratio to bare forward |",
         "|---|---:|---:|",
     ]
-    for name, value in median.items():
-        lines.append(f"| {name} | {value:.1f} | {value / median['bare']:.2f}× |")
+    lines += [
+        f"| {name} | {value:.1f} | {value / median['bare']:.2f}× |"
+        for name, value in median.items()
+    ]
     lines += [
         "",
-        f"- HTTP analyze ÷ bare forward: **{median['http'] / median['bare']:.2f}×** (goal ≤ 1.5×)",
-        f"- capture ÷ bare forward: **{median['capture'] / median['bare']:.2f}×**",
+        f"- HTTP analyze ÷ bare forward: **{median['http'] / median['bare']:.2f}×** (goal ≤ 1.5×);"
+        f" with glibc's malloc policy {median['http-glibc'] / median['bare']:.2f}×",
+        f"- in-process analyze ÷ bare forward: **{median['analyze'] / median['bare']:.2f}×**",
+        f"- opening `{args.layer}` over HTTP ÷ an in-process forward up to it: "
+        f"**{median['layer'] / median['to-layer']:.2f}×**",
+        f"- RSS after {args.distinct + args.rounds + 3} distinct analyses: "
+        f"{rss['default']:.0f} MiB (default), {rss['glibc']:.0f} MiB (glibc policy)",
     ]
-    if has_captum:
-        lines.append(
-            f"- Captum LayerActivation layer by layer ÷ our one-pass capture: "
-            f"**{median['captum'] / median['capture']:.1f}×** ({len(model.layers)} layers)"
-        )
-    lines.append(
-        f"- every layer's maps: atlas PNGs {png_bytes / 1e6:.1f} MB "
-        f"vs JSON floats {json_bytes / 1e6:.1f} MB "
-        f"(**{json_bytes / png_bytes:.1f}×** smaller as PNG)"
-    )
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:
