@@ -58,6 +58,9 @@ def top_predictions(logits: torch.Tensor, labels: list[str], k: int = 5) -> list
 def summarize(outputs: torch.Tensor) -> torch.Tensor:
     """(B, ...) layer outputs → (B, 4): min, max, sum and number of zeros of each image's output.
 
+    Measured at the taps of EfficientNet-Lite0 (one thread, ÷ the forward alone): aminmax 1.09×,
+    + float32 sum 1.11×, + zeros counted by numpy 1.29× (torch.count_nonzero: 1.87×).
+
     Run at the tap, while the layer's output is still warm in cache: whole-tensor reductions per
     image (much faster than reducing along a dim on CPU). Zeros are counted by numpy on the CPU
     (a third of ``torch.count_nonzero``'s time), on the device elsewhere.
@@ -65,12 +68,12 @@ def summarize(outputs: torch.Tensor) -> torch.Tensor:
     rows = []
     for item in outputs:
         low, high = torch.aminmax(item)
-        total = item.sum(dtype=torch.float64)
+        total = item.sum()  # float32 cascade sum: a float64 one cost 0.5 of a forward more
         if item.is_cpu:
             zeros = torch.tensor(float(np.count_nonzero(item.numpy() == 0)), dtype=torch.float64)
         else:
             zeros = (item.numel() - torch.count_nonzero(item)).to(torch.float64)
-        rows.append(torch.stack((low.double(), high.double(), total, zeros)))
+        rows.append(torch.stack((low.double(), high.double(), total.double(), zeros)))
     return torch.stack(rows)
 
 
