@@ -48,20 +48,15 @@ export const getChannel = (analysisId, layer, channel) =>
 export const getInputChannel = (analysisId, channel) =>
   request(`${analysisBase(analysisId)}/input/channels/${channel}`);
 
-// A window of a layer's maps (layer "input": the normalized model input); null outside the map.
-export function getPatch(analysisId, layer, { top, left, height, width, channel = null }) {
-  const where = layer === "input" ? "input" : `layers/${part(layer)}`;
-  const query = new URLSearchParams({ top, left, height, width });
-  if (channel !== null) query.set("channel", channel);
-  return request(`${analysisBase(analysisId)}/${where}/patch?${query}`);
-}
+// One unit's arithmetic redone by the server from the layer's real input (vector layers: y, x unused).
+export const getUnitMath = (analysisId, layer, { channel, y = 0, x = 0 }) =>
+  request(`${analysisBase(analysisId)}/layers/${part(layer)}/unit?${new URLSearchParams({ channel, y, x })}`);
 
 export const getReceptiveField = (modelId, layer, y, x) =>
   request(`${layerBase(modelId, layer)}/receptive-field?y=${y}&x=${x}`);
 export const getFilters = (modelId, layer) => request(`${layerBase(modelId, layer)}/filters`);
 export const getFilter = (modelId, layer, outChannel) =>
   request(`${layerBase(modelId, layer)}/filters/${outChannel}`);
-export const getBatchNorm = (modelId, layer) => request(`${layerBase(modelId, layer)}/batchnorm`);
 
 // Lessons, playground and gallery (lessons helper).
 const postJson = (url, body) =>

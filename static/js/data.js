@@ -39,13 +39,14 @@ export function layerAtlas(analysisId, layer) {
   });
 }
 
-export const patch = (analysisId, layer, window) =>
-  remember(`patch|${analysisId}|${layer}|${JSON.stringify(window)}`, () => api.getPatch(analysisId, layer, window));
+// Every number behind one unit (the explain panel's single source): see api.getUnitMath.
+export const unitMath = (analysisId, layer, { channel, y = 0, x = 0 }) =>
+  remember(`unit|${analysisId}|${layer}|${channel}|${y}|${x}`, () => api.getUnitMath(analysisId, layer, { channel, y, x }));
 
+export const models = () => remember("models", () => api.listModels());
 export const model = (modelId) => remember(`model|${modelId}`, () => api.getModel(modelId));
 export const filters = (modelId, layer) => remember(`filters|${modelId}|${layer}`, () => api.getFilters(modelId, layer));
 export const filter = (modelId, layer, o) => remember(`filter|${modelId}|${layer}|${o}`, () => api.getFilter(modelId, layer, o));
-export const batchNorm = (modelId, layer) => remember(`bn|${modelId}|${layer}`, () => api.getBatchNorm(modelId, layer));
 
 // Tile `index` of an atlas as real numbers: grey level g ↦ min + g/255·(max − min).
 export function tileValues(atlas, index) {

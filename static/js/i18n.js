@@ -30,6 +30,9 @@ export function registerStrings(table) {
 
 export const currentLanguage = () => language;
 
+// A field of an API object in the page's language: `item.i18n[lang][key]` when the item has one.
+export const localized = (item, key) => item.i18n?.[language]?.[key] ?? item[key];
+
 // The string for `key` with {name} placeholders filled from `params`; English when zh lacks it.
 export function t(key, params = {}) {
   const template = strings[language][key] ?? strings.en[key] ?? key;

@@ -2,7 +2,7 @@
 // panel. Each user action changes the state, then the panels that depend on it are redrawn.
 import * as api from "./api.js";
 import * as data from "./data.js";
-import { registerStrings, t } from "./i18n.js";
+import { localized, registerStrings, t } from "./i18n.js";
 import { renderArchitectureStrip } from "./panels/architecture.js";
 import { mountChannelPanel } from "./panels/channel.js";
 import { mountDrawPanel } from "./panels/draw.js";
@@ -66,7 +66,7 @@ async function selectModel(modelId) {
   if ($("model-select").value !== modelId) return;
   if (state.card?.id === modelId) return;
   state.card = card;
-  $("model-description").textContent = card.description;
+  $("model-description").textContent = localized(card, "description");
   $("draw-panel").hidden = card.input_kind !== "digit";
   inputPanel.setModel(modelId);
   Object.assign(state, { layer: card.layers[0].name, channel: 0, unit: null, analysis: null, strip: null });
@@ -82,7 +82,7 @@ async function analyzeImage(blob, modelId = null) {
   try {
     await selectModel(wanted);
     if (controller !== analyzeController || state.card?.id !== wanted) return;
-    setStatus(t("status.analyzing", { model: state.card.name }), { busy: true });
+    setStatus(t("status.analyzing", { model: localized(state.card, "name") }), { busy: true });
     const analysis = await api.analyze(wanted, blob, controller.signal);
     if (controller !== analyzeController || state.card.id !== analysis.model_id) return;
     await showAnalysis(analysis);
@@ -171,17 +171,14 @@ function strongestUnit(channelData) {
 }
 
 let explainTimer = 0;
-function onUnit(y, x, value) {
+function onUnit(y, x) {
   state.unit = { y, x };
   announceView();
   clearTimeout(explainTimer);
-  const ctx = {
-    card: state.card, analysis: state.analysis, modelId: state.card.id,
-    analysisId: state.analysis.analysis_id, describeError,
-  };
+  const ctx = { card: state.card, analysis: state.analysis, analysisId: state.analysis.analysis_id, describeError };
   const layer = layerInfo(state.layer);
   const channel = state.channel;
-  explainTimer = setTimeout(() => explainPanel.update(ctx, layer, channel, { y, x }, value), 60);
+  explainTimer = setTimeout(() => explainPanel.update(ctx, layer, channel, { y, x }), 60);
   attribution?.update(selection());
 }
 
@@ -248,6 +245,8 @@ const filtersPanel = mountFiltersPanel({ onFilter: (o) => { layerPanel.select(o)
 
 $("model-select").addEventListener("change", (event) => selectModel(event.target.value).catch(showError));
 document.addEventListener("convlens:language", () => {
+  inputPanel.labelModels().catch(showError);
+  if (state.card) $("model-description").textContent = localized(state.card, "description");
   if (!state.analysis) return;
   state.strip = null;
   showAnalysis(state.analysis).catch(showError);
@@ -273,6 +272,7 @@ async function openDeepLink(query) {
   await analyzeImage(await (await fetch(sample.url)).blob(), wanted || sample.model);
 }
 
+inputPanel.labelModels().catch(showError);
 const permalink = document.body.dataset.analysisId;
 if (permalink) {
   const query = new URLSearchParams(location.search);

@@ -59,6 +59,7 @@ def pick_channel(page: Page, layer: str, channel: int) -> None:
 def hover_unit(page: Page, layer: str, channel: int, y: int, x: int, shape: list[int]) -> None:
     """Move the mouse over unit (y, x) of the enlarged map; wait for its explanation."""
     feature_map = page.locator("canvas.feature-map")
+    feature_map.wait_for(state="visible", timeout=TIMEOUT_MS)
     box = feature_map.bounding_box()
     height, width = shape
     feature_map.hover(
@@ -115,3 +116,37 @@ def highlight_near(page: Page, canvas_selector: str, x: float, y: float) -> bool
         }""",
         [canvas_selector, x, y],
     )
+
+
+def analyze_file(page: Page, model_id: str, path: str, url: str = "/") -> str:
+    """Open `url`, pick `model_id`, upload the image at `path`; returns the analysis id."""
+    page.goto(url)
+    page.select_option("#model-select", model_id)
+    page.set_input_files("#file-input", path)
+    return wait_for_analysis(page)
+
+
+def show_unit(page: Page, layer: str, channel: int, y: int, x: int, shape: list[int]) -> None:
+    """Open `layer`, pick `channel` and point at unit (y, x) (a vector layer: just the channel)."""
+    open_layer(page, layer)
+    pick_channel(page, layer, channel)
+    if len(shape) == 3:
+        hover_unit(page, layer, channel, y, x, shape[1:])
+    else:
+        page.wait_for_function(
+            "view => document.getElementById('explain-body').dataset.view === view",
+            arg=f"{layer}|{channel}|0|0",
+            timeout=TIMEOUT_MS,
+        )
+
+
+def api_unit_math(
+    api: httpx.Client, analysis: str, layer: str, channel: int, y: int = 0, x: int = 0
+) -> dict:
+    """The server's breakdown of one unit (GET …/unit), the numbers the explain panel shows."""
+    response = api.get(
+        f"/api/v1/analyses/{analysis}/layers/{layer}/unit",
+        params={"channel": channel, "y": y, "x": x},
+    )
+    response.raise_for_status()
+    return response.json()

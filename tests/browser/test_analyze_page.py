@@ -151,7 +151,7 @@ def test_drawing_a_digit_updates_every_layer(page: Page, api: httpx.Client) -> N
 
 
 def test_a_sample_photo_switches_to_its_model(page: Page) -> None:
-    page.goto("/")
+    page.goto("/?model=lenet5-mnist")
     expect(page.locator("#model-select")).to_have_value("lenet5-mnist")
     page.locator('button.sample[data-url$="/coffee.jpg"]').click()
     wait_for_analysis(page)

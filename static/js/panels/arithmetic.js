@@ -1,13 +1,14 @@
-// Unit arithmetic of a conv layer, with the real numbers: the input window of every input channel,
-// the filter, their element-wise products and the sum plus bias — "multiply, add, slide".
+// Weighted sums, with the server's numbers (GET …/unit): a conv unit is its input window × the
+// filter = products, Σ + bias; a linear unit is its input vector × the weight row, largest
+// contributions first. Padding cells are marked by the conv's padding mode.
 import { cssColor, inkOn, makeScale } from "../colormap.js";
-import * as data from "../data.js";
-import { el, fill, formatNumber, gridNumber } from "../format.js";
+import { el, formatNumber, gridNumber } from "../format.js";
 import { registerStrings, t } from "../i18n.js";
 
 registerStrings({
   en: {
-    "conv.intro": "Unit (y {y}, x {x}) of channel {c}: filter {c} is laid on a {kh}×{kw} window of {n} input channel(s) of {source} (stride {stride}); each input number is multiplied by the weight on top of it, and everything is added up.",
+    "conv.intro": "Unit (y {y}, x {x}) of channel {c}: filter {c} is laid on a {kh}×{kw} window of {n} input channel(s) of {source}; each input number is multiplied by the weight on top of it, and everything is added up.",
+    "conv.intro.dilated": " The filter's taps are {d} apart (dilation {d}).",
     "conv.input": "input window",
     "conv.kernel": "filter weights",
     "conv.products": "products",
@@ -20,13 +21,23 @@ registerStrings({
     "conv.table.product": "= product",
     "conv.total": "Σ all {n} products {sum} + bias {bias} = {total}",
     "conv.total.nobias": "Σ all {n} products = {total} (this layer has no bias)",
-    "conv.check": "The network computed {value}: difference {diff}.",
-    "conv.padding": "Grey “0” cells lie outside the input map: padding adds zeros there.",
+    "conv.cell": "{source} channel {channel}, row {row}, column {col}: {value}",
+    "conv.cell.pad": "padding ({mode}) at row {row}, column {col}: {value}",
+    "conv.padding.zeros": "Hatched “0” cells lie outside the input map: zero padding puts 0 there.",
+    "conv.padding.reflect": "Hatched cells lie outside the input map: reflect padding fills them with the map mirrored across its edge (the edge itself is not repeated).",
+    "conv.padding.replicate": "Hatched cells lie outside the input map: replicate padding fills them with copies of the nearest edge number.",
+    "conv.padding.circular": "Hatched cells lie outside the input map: circular padding fills them with the numbers from the opposite edge — the map wraps around.",
     "conv.normalized": "The input numbers are the normalized pixels: (pixel − mean) / std.",
     "conv.channel.rgb": "{name} (normalized)",
+    "conv.source": "its input",
+    "linear.intro": "Unit {c} of {layer} = Σ over the {n} numbers of {source} (each × its own weight) + bias. The {shown} largest contributions:",
+    "linear.intro.map": "Unit (y {y}, x {x}) of channel {c} of {layer} = Σ over the {n} channels of {source} at the same position (each × its own weight) + bias. The {shown} largest contributions:",
+    "linear.table.index": "from",
+    "linear.more": "+ {count} more products (smaller contributions) add {sum}",
   },
   zh: {
-    "conv.intro": "通道 {c} 的单元（y {y}，x {x}）：把滤波器 {c} 放在 {source} 的 {n} 个输入通道的 {kh}×{kw} 窗口上（步长 {stride}）；每个输入数乘以它上面的权重，再全部相加。",
+    "conv.intro": "通道 {c} 的单元（y {y}，x {x}）：把滤波器 {c} 放在 {source} 的 {n} 个输入通道的 {kh}×{kw} 窗口上；每个输入数乘以它上面的权重，再全部相加。",
+    "conv.intro.dilated": "滤波器的各个抽头相隔 {d}（膨胀 {d}）。",
     "conv.input": "输入窗口",
     "conv.kernel": "滤波器权重",
     "conv.products": "乘积",
@@ -39,77 +50,46 @@ registerStrings({
     "conv.table.product": "= 乘积",
     "conv.total": "全部 {n} 个乘积之和 {sum} + 偏置 {bias} = {total}",
     "conv.total.nobias": "全部 {n} 个乘积之和 = {total}（这一层没有偏置）",
-    "conv.check": "网络算出的是 {value}：相差 {diff}。",
-    "conv.padding": "灰色的“0”格在输入特征图之外：填充在那里补零。",
+    "conv.cell": "{source} 通道 {channel}，第 {row} 行，第 {col} 列：{value}",
+    "conv.cell.pad": "填充（{mode}），第 {row} 行，第 {col} 列：{value}",
+    "conv.padding.zeros": "带斜纹的“0”格在输入特征图之外：零填充在那里补 0。",
+    "conv.padding.reflect": "带斜纹的格在输入特征图之外：反射填充（reflect）把特征图沿边缘镜像过去填在那里（边缘本身不重复）。",
+    "conv.padding.replicate": "带斜纹的格在输入特征图之外：复制填充（replicate）用最近的边缘数值填在那里。",
+    "conv.padding.circular": "带斜纹的格在输入特征图之外：循环填充（circular）用对边的数值填在那里——特征图首尾相接。",
     "conv.normalized": "输入数值是归一化后的像素：(像素 − 均值) / 标准差。",
     "conv.channel.rgb": "{name}（归一化）",
+    "conv.source": "它的输入",
+    "linear.intro": "{layer} 的单元 {c} = {source} 的 {n} 个数各乘以自己的权重后求和 + 偏置。贡献最大的 {shown} 项：",
+    "linear.intro.map": "{layer} 通道 {c} 的单元（y {y}，x {x}）= {source} 同一位置的 {n} 个通道各乘以自己的权重后求和 + 偏置。贡献最大的 {shown} 项：",
+    "linear.table.index": "来自",
+    "linear.more": "+ 其余 {count} 个乘积（贡献较小）共 {sum}",
   },
 });
 
 const MAX_ROWS = 6;
 const MAX_TABLE_ROWS = 12;
+const f6 = (v) => formatNumber(v, 6);
+const sum = (values) => values.reduce((s, v) => s + v, 0);
 
-function pair(value) {
-  return Array.isArray(value) ? value : [value, value];
-}
-
-// Zero padding before the first row/column: the conv's own plus the hidden pads before it.
-function paddingBefore(filters, layer, kernel) {
-  const [kh, kw] = kernel;
-  const [dh, dw] = filters.dilation;
-  let own = [0, 0];
-  if (filters.padding === "same") own = [Math.floor((dh * (kh - 1)) / 2), Math.floor((dw * (kw - 1)) / 2)];
-  else if (Array.isArray(filters.padding)) own = filters.padding;
-  const [hiddenTop, hiddenLeft] = layer.input_padding || [0, 0, 0, 0];
-  return [own[0] + hiddenTop, own[1] + hiddenLeft];
-}
-
-// Every number of the unit's computation: rows (one per input channel), their sums, total.
-export async function convArithmetic({ modelId, analysisId, layer, channel, unit }) {
-  const filters = await data.filters(modelId, layer.name);
-  const weights = await data.filter(modelId, layer.name, channel);
-  const [outChannels, perGroup, kh, kw] = filters.shape;
-  const [sh, sw] = pair(filters.stride);
-  const [dh, dw] = pair(filters.dilation);
-  const [padTop, padLeft] = paddingBefore(filters, layer, [kh, kw]);
-  const firstInput = Math.floor(channel / (outChannels / filters.groups)) * perGroup;
-  const window = {
-    top: unit.y * sh - padTop,
-    left: unit.x * sw - padLeft,
-    height: (kh - 1) * dh + 1,
-    width: (kw - 1) * dw + 1,
-    channel: filters.groups > 1 && perGroup === 1 ? firstInput : null,
-  };
-  const patch = await data.patch(analysisId, layer.input_layer, window);
-  const rows = weights.values.map((kernel, i) => {
-    const inputChannel = firstInput + i;
-    const plane = patch.values[patch.channels.indexOf(inputChannel)];
-    const inputs = kernel.map((row, ky) => row.map((_, kx) => plane[ky * dh][kx * dw]));
-    const products = kernel.map((row, ky) => row.map((w, kx) => (inputs[ky][kx] ?? 0) * w));
-    const sum = products.flat().reduce((s, p) => s + p, 0);
-    return { inputChannel, inputs, kernel, products, sum };
-  });
-  const sum = rows.reduce((s, row) => s + row.sum, 0);
-  const bias = weights.bias ?? 0;
-  return { rows, sum, bias, hasBias: weights.bias !== null, total: sum + bias, kh, kw, stride: [sh, sw] };
-}
-
-function numberGrid(matrix, scale, { padded = false } = {}) {
-  const grid = el("div", { class: "num-grid", style: { gridTemplateColumns: `repeat(${matrix[0].length}, auto)` } });
-  for (const row of matrix) {
-    for (const value of row) {
-      const outside = value === null;
-      const v = outside ? 0 : value;
-      grid.append(el("span", {
-        class: outside && padded ? "num pad" : "num",
-        text: outside ? "0" : gridNumber(v),
-        title: outside ? "padding" : String(v),
-        style: outside ? {} : { background: cssColor(scale, v), color: inkOn(scale, v) },
-      }));
-    }
+// A matrix of cells {value, padded, title}: colour by value, hatched when padding. `null` values
+// (a max pool's padding, which never wins) read "−∞".
+export function numberGrid(cells, scale) {
+  const grid = el("div", { class: "num-grid", style: { gridTemplateColumns: `repeat(${cells[0].length}, auto)` } });
+  for (const cell of cells.flat()) {
+    const missing = cell.value === null;
+    grid.append(el("span", {
+      class: cell.padded ? "num pad" : "num",
+      text: missing ? "−∞" : gridNumber(cell.value),
+      title: cell.title ?? String(cell.value),
+      style: missing || cell.padded ? {} : { background: cssColor(scale, cell.value), color: inkOn(scale, cell.value) },
+    }));
   }
   return grid;
 }
+
+const chunk = (values, size) => Array.from({ length: values.length / size }, (_, i) => values.slice(i * size, (i + 1) * size));
+
+export const sourceName = (layer) => layer.input_layer || t("conv.source");
 
 function channelName(source, index, inputChannels) {
   if (source !== "input") return t("conv.row", { source, i: index });
@@ -117,16 +97,43 @@ function channelName(source, index, inputChannels) {
   return t("conv.channel.rgb", { name: names[index] ?? index });
 }
 
-function gridRows(result, source, inputChannels) {
-  const ranked = [...result.rows].sort((a, b) => Math.abs(b.sum) - Math.abs(a.sum));
-  const shown = result.rows.length <= MAX_ROWS ? result.rows : ranked.slice(0, MAX_ROWS);
-  const rest = result.rows.length - shown.length;
-  // One colour scale per kind of number across all rows, so rows can be compared at a glance.
-  const extent = (pick) => Math.max(...shown.flatMap((row) => pick(row).flat().map((v) => Math.abs(v ?? 0)))) || 1;
-  const scales = ["inputs", "kernel", "products"].map((key) => {
-    const e = extent((row) => row[key]);
-    return makeScale(-e, e, "diverging");
+// One row per input channel of the window: its cells, weights, products and their sum.
+function convRows(math, source) {
+  const [n, kh, kw] = math.shape;
+  const size = kh * kw;
+  return Array.from({ length: n }, (_, i) => {
+    const at = (list) => list.slice(i * size, (i + 1) * size);
+    const positions = at(math.positions);
+    const padded = at(math.padded);
+    const cells = at(math.inputs).map((value, k) => {
+      const [channel, row, col] = positions[k];
+      const params = { source, channel, row, col, value: String(value), mode: math.padding_mode };
+      return { value, padded: padded[k], title: t(padded[k] ? "conv.cell.pad" : "conv.cell", params) };
+    });
+    const products = at(math.products);
+    return {
+      inputChannel: positions[0][0],
+      inputs: chunk(cells, kw),
+      kernel: chunk(at(math.weights).map((value) => ({ value })), kw),
+      products: chunk(products.map((value) => ({ value })), kw),
+      sum: sum(products),
+    };
   });
+}
+
+// One colour scale per kind of number across the rows shown, so rows can be compared at a glance.
+function rowScales(rows) {
+  return ["inputs", "kernel", "products"].map((key) => {
+    const extent = Math.max(...rows.flatMap((row) => row[key].flat().map((cell) => Math.abs(cell.value ?? 0)))) || 1;
+    return makeScale(-extent, extent, "diverging");
+  });
+}
+
+const byContribution = (rows) => [...rows].sort((a, b) => Math.abs(b.sum) - Math.abs(a.sum));
+
+function gridRows(rows, source, inputChannels) {
+  const shown = rows.length <= MAX_ROWS ? rows : byContribution(rows).slice(0, MAX_ROWS);
+  const scales = rowScales(shown);
   const items = shown.map((row) => el(
     "div",
     { class: "conv-row" },
@@ -139,69 +146,89 @@ function gridRows(result, source, inputChannels) {
     el(
       "div",
       { class: "conv-row-grids" },
-      el("figure", {}, numberGrid(row.inputs, scales[0], { padded: true }), el("figcaption", { text: t("conv.input") })),
+      el("figure", {}, numberGrid(row.inputs, scales[0]), el("figcaption", { text: t("conv.input") })),
       el("span", { class: "op", text: "×" }),
       el("figure", {}, numberGrid(row.kernel, scales[1]), el("figcaption", { text: t("conv.kernel") })),
       el("span", { class: "op", text: "=" }),
       el("figure", {}, numberGrid(row.products, scales[2]), el("figcaption", { text: t("conv.products") })),
     ),
   ));
-  if (rest) {
-    const restSum = result.rows.filter((row) => !shown.includes(row)).reduce((s, row) => s + row.sum, 0);
-    items.push(el("p", { class: "muted", text: t("conv.more", { count: rest, sum: formatNumber(restSum) }) }));
-  }
+  const rest = rows.filter((row) => !shown.includes(row));
+  if (rest.length) items.push(moreLine("conv.more", rest.map((row) => row.sum)));
   return items;
 }
 
-function productTable(result, source, inputChannels) {
-  const ranked = [...result.rows].sort((a, b) => Math.abs(b.sum) - Math.abs(a.sum));
+function moreLine(key, sums) {
+  return el("p", { class: "muted", text: t(key, { count: sums.length, sum: formatNumber(sum(sums)) }) });
+}
+
+// rows: [{label, input, padded, weight, product}] → the table of the largest |product| and the rest.
+function productTable(rows, firstHeading, moreKey) {
+  const ranked = [...rows].sort((a, b) => Math.abs(b.product) - Math.abs(a.product));
   const shown = ranked.slice(0, MAX_TABLE_ROWS);
-  const head = el("tr", {}, ...["conv.table.channel", "conv.table.input", "conv.table.weight", "conv.table.product"]
-    .map((key) => el("th", { text: t(key) })));
+  const headings = [firstHeading, "conv.table.input", "conv.table.weight", "conv.table.product"];
   const body = shown.map((row) => el(
     "tr",
     {},
-    el("td", { text: channelName(source, row.inputChannel, inputChannels) }),
-    el("td", { text: formatNumber(row.inputs[0][0] ?? 0), title: String(row.inputs[0][0] ?? 0) }),
-    el("td", { text: formatNumber(row.kernel[0][0]), title: String(row.kernel[0][0]) }),
-    el("td", { text: formatNumber(row.sum), title: String(row.sum) }),
+    el("td", { text: row.label }),
+    el("td", { class: row.padded ? "pad" : null, text: formatNumber(row.input), title: String(row.input) }),
+    el("td", { text: formatNumber(row.weight), title: String(row.weight) }),
+    el("td", { text: formatNumber(row.product), title: String(row.product) }),
   ));
-  const rest = result.rows.length - shown.length;
-  const restSum = ranked.slice(MAX_TABLE_ROWS).reduce((s, row) => s + row.sum, 0);
   return [
-    el("table", { class: "product-table" }, el("thead", {}, head), el("tbody", {}, body)),
-    rest ? el("p", { class: "muted", text: t("conv.more", { count: rest, sum: formatNumber(restSum) }) }) : null,
+    el("table", { class: "product-table" }, el("thead", {}, el("tr", {}, headings.map((key) => el("th", { text: t(key) })))), el("tbody", {}, body)),
+    ranked.length > shown.length ? moreLine(moreKey, ranked.slice(MAX_TABLE_ROWS).map((row) => row.product)) : null,
   ];
 }
 
-// Render the computation; `value` is the unit's value as the API reports it (the check).
-export function renderConvArithmetic(container, { result, layer, channel, unit, value, inputChannels }) {
-  const source = layer.input_layer;
-  const count = result.rows.length * result.kh * result.kw;
-  const hasPadding = result.rows.some((row) => row.inputs.flat().includes(null));
-  const totalText = result.hasBias
-    ? t("conv.total", { n: count, sum: formatNumber(result.sum, 6), bias: formatNumber(result.bias, 6), total: formatNumber(result.total, 6) })
-    : t("conv.total.nobias", { n: count, total: formatNumber(result.total, 6) });
-  fill(container,
-    el("p", {
-      class: "conv-intro",
-      text: t("conv.intro", {
-        y: unit.y, x: unit.x, c: channel, kh: result.kh, kw: result.kw, n: result.rows.length,
-        source, stride: result.stride[0],
-      }),
-    }),
-    source === "input" ? el("p", { class: "muted", text: t("conv.normalized") }) : null,
-    ...(result.kh * result.kw === 1 ? productTable(result, source, inputChannels) : gridRows(result, source, inputChannels)),
-    hasPadding ? el("p", { class: "muted", text: t("conv.padding") }) : null,
-    el("p", {
-      id: "conv-total",
-      class: "total",
-      text: totalText,
-      dataset: { total: String(result.total), value: String(value) },
-    }),
-    el("p", {
-      class: "check",
-      text: t("conv.check", { value: formatNumber(value, 6), diff: Math.abs(result.total - value).toExponential(1) }),
-    }),
-  );
+function totalText(math) {
+  const count = math.products.length;
+  if (math.bias === null) return t("conv.total.nobias", { n: count, total: f6(math.recomputed) });
+  return t("conv.total", { n: count, sum: f6(sum(math.products)), bias: f6(math.bias), total: f6(math.recomputed) });
+}
+
+// Spacing of the window's taps in the input map (1 unless the conv is dilated).
+function dilation(math) {
+  const [, kh, kw] = math.shape;
+  if (kw > 1) return math.positions[1][2] - math.positions[0][2];
+  return kh > 1 ? math.positions[1][1] - math.positions[0][1] : 1;
+}
+
+export function convExplanation(math, { layer, card, unit, c }) {
+  const source = sourceName(layer);
+  const [n, kh, kw] = math.shape;
+  const inputChannels = card.input.channels;
+  const rows = convRows(math, source);
+  const d = dilation(math);
+  const intro = t("conv.intro", { y: unit.y, x: unit.x, c, kh, kw, n, source }) + (d > 1 ? t("conv.intro.dilated", { d }) : "");
+  const tableRows = rows.map((row) => ({
+    label: channelName(source, row.inputChannel, inputChannels),
+    input: row.inputs[0][0].value,
+    padded: row.inputs[0][0].padded,
+    weight: row.kernel[0][0].value,
+    product: row.sum,
+  }));
+  return {
+    parts: [
+      el("p", { class: "conv-intro", text: intro }),
+      source === "input" ? el("p", { class: "muted", text: t("conv.normalized") }) : null,
+      ...(kh * kw === 1 ? productTable(tableRows, "conv.table.channel", "conv.more") : gridRows(rows, source, inputChannels)),
+      math.padded.includes(true) ? el("p", { class: "muted", text: t(`conv.padding.${math.padding_mode}`) }) : null,
+    ],
+    total: totalText(math),
+    totalId: "conv-total",
+  };
+}
+
+export function linearExplanation(math, { layer, unit, c, isVector }) {
+  const source = sourceName(layer);
+  const rows = math.inputs.map((input, i) => ({
+    label: `${source}[${i}]`, input, weight: math.weights[i], product: math.products[i],
+  }));
+  const params = { c, y: unit.y, x: unit.x, layer: layer.name, n: rows.length, source, shown: Math.min(MAX_TABLE_ROWS, rows.length) };
+  return {
+    parts: [el("p", { class: "conv-intro", text: t(isVector ? "linear.intro" : "linear.intro.map", params) }), ...productTable(rows, "linear.table.index", "linear.more")],
+    total: totalText(math),
+    totalId: "conv-total",
+  };
 }

@@ -68,7 +68,7 @@ export function mountChannelPanel({ onUnit }) {
     state.valueLine.title = String(value);
     Object.assign(state.valueLine.dataset, { y: unit.y, x: unit.x, value: String(value) });
     state.rfText.textContent = drawReceptiveField(state.inputCanvas, state.inputImage, layer, box, card.input);
-    if (announce) onUnit(unit.y, unit.x, value);
+    if (announce) onUnit(unit.y, unit.x);
   }
 
   function moveUnit(y, x, options) {

@@ -1,7 +1,8 @@
 // Input: drag-and-drop, file picker, clipboard paste, bundled samples and a webcam snapshot.
 // Every source ends in one call: onImage(blob, modelId?) — a sample names the model it suits.
+import * as data from "../data.js";
 import { el } from "../format.js";
-import { registerStrings, t } from "../i18n.js";
+import { localized, registerStrings, t } from "../i18n.js";
 
 registerStrings({
   en: {
@@ -119,9 +120,19 @@ export function mountInputPanel({ onImage, onError, modelName }) {
     .then((body) => { samples = body.samples; renderSamples(); })
     .catch(() => samplesBox.replaceChildren());
 
+  // The model picker's names in the page's language (the server renders the English ones).
+  async function labelModels() {
+    const { models } = await data.models();
+    for (const option of $("model-select").options) {
+      const model = models.find((item) => item.id === option.value);
+      if (model) option.textContent = localized(model, "name");
+    }
+    renderSamples();
+  }
+
   mountWebcam(submit, onError);
-  document.addEventListener("convlens:language", renderSamples);
   return {
+    labelModels,
     setModel(modelId) {
       activeModel = modelId;
       renderSamples();

@@ -7,13 +7,13 @@ registerStrings({
   en: {
     "rf.text": "Receptive field {size} px, jump {jump} px: input rows {top}–{bottom}, columns {left}–{right}.",
     "rf.global": "This unit sees the whole image (every input pixel can change it).",
-    "rf.outside": "The hatched part lies outside the image: there the network sees padding (zeros).",
+    "rf.outside": "The hatched part lies outside the image: there the network sees only padding.",
     "rf.none": "The receptive field of this layer cannot be computed.",
   },
   zh: {
     "rf.text": "感受野 {size} 像素，步长 {jump} 像素：输入第 {top}–{bottom} 行、第 {left}–{right} 列。",
     "rf.global": "这个单元能看到整张图（每个输入像素都会影响它）。",
-    "rf.outside": "斜线部分在图像之外：网络在那里看到的是填充（零）。",
+    "rf.outside": "斜线部分在图像之外：网络在那里看到的只是填充。",
     "rf.none": "无法计算这一层的感受野。",
   },
 });
