@@ -50,7 +50,19 @@ class ReceptiveFieldOut(BaseModel):
         description="effective stride [h, w]: input pixels between adjacent units"
     )
     start: list[float] = Field(description="input-pixel centre [h, w] of unit (0, 0)")
-    is_global: bool = Field(False, description="every unit sees the whole image")
+    is_global: bool = Field(
+        False,
+        description="every unit sees the same region: what the units of the map it reads saw "
+        "together (the whole image, or less where an unpadded stride never reached an edge)",
+    )
+    gated: bool = Field(
+        False,
+        description="besides its own box, each unit is scaled by a gate computed from everything "
+        "the layer's input saw (squeeze-excitation, a norm over the image)",
+    )
+    seen: "BoxOut | None" = Field(
+        None, description="the input pixels the units see together, when less than the image"
+    )
     diagnostic: str | None = Field(None, description="why the RF could not be computed, if so")
 
 
@@ -227,6 +239,8 @@ class ReceptiveFieldBoxOut(BaseModel):
     jump: list[float]
     start: list[float]
     is_global: bool
+    gated: bool = False
+    seen: BoxOut | None = None
     input: InputShape
 
 
@@ -273,3 +287,6 @@ class UnitMathOut(BaseModel):
     parameters: dict[str, float | int | str | bool] = Field(default_factory=dict)
     operands: list[UnitOperandOut] = Field(default_factory=list)
     note: str | None = None
+    source: str | None = Field(
+        None, description="the visible layer (or 'input') whose output this layer reads"
+    )

@@ -4,6 +4,8 @@ Notation in comments: a unit's window on the previous layer, then that window ma
 pixels, per axis. "rows a..b" are inclusive input-pixel rows.
 """
 
+from dataclasses import replace
+
 import pytest
 from torch import Tensor, nn
 
@@ -21,6 +23,7 @@ from app.core.receptive_field import (
     receptive_field_json,
     union_receptive_field,
 )
+from app.core.receptive_field.geometry import covering_receptive_field, narrow_receptive_field
 
 
 def box_rows(rf: ReceptiveField, y: int, x: int = 0) -> tuple[int, int]:
@@ -92,12 +95,46 @@ def test_union_of_branches_with_different_kernels_and_centres() -> None:
     assert box_rows(rf, 10) == (9, 14)
 
 
-def test_union_rejects_disagreeing_jumps_and_keeps_global() -> None:
+def test_union_rejects_disagreeing_jumps_and_a_global_branch_gates() -> None:
     strided = conv_receptive_field(INPUT_RECEPTIVE_FIELD, kernel=2, stride=2)
     with pytest.raises(ValueError, match="jump"):
         union_receptive_field(INPUT_RECEPTIVE_FIELD, strided)
     whole = global_receptive_field(28, 30)
-    assert union_receptive_field(strided, whole) == whole
+    # x * sigmoid(fc(mean(x))): the unit keeps x's box, and is scaled by what the gate saw.
+    assert union_receptive_field(strided, whole) == replace(strided, gated=True)
+    assert union_receptive_field(whole, strided, whole).gated
+    rows_0_to_26 = ReceptiveField((27, 30), (0, 0), (13.0, 14.5), True, seen=Box(0, 0, 26, 29))
+    assert union_receptive_field(rows_0_to_26, whole) == whole  # global branches: what all saw
+
+
+def test_unpadded_stride_edges_leave_the_last_row_unseen() -> None:
+    # 3x3 stride 2, no padding, on 50 rows: units 0..23 read rows 2u..2u+2, so rows 0..48.
+    stem = conv_receptive_field(INPUT_RECEPTIVE_FIELD, kernel=3, stride=2)
+    stem = narrow_receptive_field(stem, (24, 24), (50, 50))
+    assert stem.seen == Box(0, 0, 48, 48)
+    # MaxPool 3/2 ceil_mode: 12 units; unit 11 reads stem units 22, 23 (24 does not exist):
+    # rows 44..48, where the formula alone says 44..50 and clipping to the image 44..49.
+    pool = narrow_receptive_field(pool_receptive_field(stem, 3, 2), (12, 12), (50, 50))
+    assert (pool.size, pool.jump, pool.seen) == ((7, 7), (4, 4), Box(0, 0, 48, 48))
+    assert receptive_field_box(pool, 11, 0, (50, 50)) == Box(44, 0, 48, 6)
+    # A global pool after it sees the 49 rows and columns its units see, centred on pixel 24.
+    expected = ReceptiveField((49, 49), (0, 0), (24.0, 24.0), True, seen=Box(0, 0, 48, 48))
+    assert covering_receptive_field(pool, (50, 50)) == expected
+    assert receptive_field_box(expected, 0, 0, (50, 50)) == Box(0, 0, 48, 48)
+
+
+def test_a_crop_cuts_boxes_at_the_top_but_padding_stays_visible_at_the_bottom() -> None:
+    # x[:, :, 2:] of a 10x10 image: unit y is row y + 2, rows 2..9 are seen.
+    cropped = narrow_receptive_field(
+        pad_receptive_field(INPUT_RECEPTIVE_FIELD, -2, 0), (8, 10), (10, 10)
+    )
+    assert cropped.seen == Box(2, 0, 9, 9)
+    conv = narrow_receptive_field(conv_receptive_field(cropped, 3, padding=1), (8, 10), (10, 10))
+    # Unit 0 reads a padded row (not row 1: the crop dropped it) and rows 2, 3. Unit 7 reads rows
+    # 8, 9 and the zero padding below the image, shown past the border as for any padded conv.
+    assert receptive_field_box(conv, 0, 0, (10, 10)) == Box(2, -1, 3, 1)
+    assert receptive_field_box(conv, 7, 0, (10, 10)) == Box(8, -1, 10, 1)
+    assert narrow_receptive_field(INPUT_RECEPTIVE_FIELD, (10, 10), (10, 10)).seen is None
 
 
 def test_global_field_stays_global_and_covers_the_image() -> None:
@@ -123,7 +160,11 @@ def test_receptive_field_json() -> None:
         "jump": [2, 2],
         "start": [4.5, 4.5],
         "is_global": False,
+        "gated": False,
+        "seen": None,
     }
+    marked = receptive_field_json(replace(rf, gated=True, seen=Box(0, 1, 48, 49)))
+    assert (marked["gated"], marked["seen"]) == (True, [0, 1, 48, 49])
 
 
 class LeNet5(nn.Module):

@@ -2,9 +2,11 @@
 
 With positive weights and biases, ReLU and average pooling (no max, no BN), every path from an
 input pixel to a unit carries a positive product, so the gradient of the unit with respect to the
-input is non-zero exactly on the pixels it depends on: its receptive field clipped to the image.
+input is non-zero exactly on the pixels it depends on: its receptive field clipped to the image,
+plus, for a gated unit, what the gate saw (the whole image in these padded nets).
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from app.core.receptive_field import (
+    Box,
     ReceptiveField,
     clip_box,
     compute_receptive_fields,
@@ -186,7 +189,7 @@ def assert_boxes_match_gradients(model: nn.Module, input_shape: tuple[int, int, 
             reached = (grad[0].abs().sum(0) != 0).numpy()
             rf = fields[name].rf
             assert rf is not None, fields[name].diagnostic
-            expected = box_mask(rf, y, x, height, width)
+            expected = box_mask(rf, y, x, height, width) | rf.gated
             np.testing.assert_array_equal(reached, expected, f"{name!r} unit ({y}, {x})")
             box = receptive_field_box(rf, y, x, (height, width))
             past_edge += box != clip_box(box, height, width)
@@ -227,8 +230,28 @@ def test_depthwise_mbconv_and_squeeze_excite_match_gradients() -> None:
     model = positive(depthwise_net())
     assert assert_boxes_match_gradients(model, (3, 16, 14)) > 10
     fields = compute_receptive_fields(model, (3, 16, 14))
-    assert fields["6"].rf == global_receptive_field(16, 14)  # the SE scale pools the whole image
-    assert not fields["5"].rf.is_global
+    # The SE block keeps the box of its input, and its scale pools the whole image.
+    assert not fields["5"].rf.gated and not fields["5"].rf.is_global
+    assert fields["6"].rf == replace(fields["5"].rf, gated=True)
+
+
+def test_unpadded_stride_edges_match_gradients() -> None:
+    model = positive(
+        nn.Sequential(
+            nn.Conv2d(3, 4, 3, stride=2),
+            nn.ReLU(),
+            nn.AvgPool2d(3, stride=2, ceil_mode=True),
+            nn.AdaptiveAvgPool2d(1),
+        )
+    )
+    assert assert_boxes_match_gradients(model, (3, 14, 13)) > 0
+    fields = compute_receptive_fields(model, (3, 14, 13))
+    # 14 rows: 6 windows at rows 0, 2, …, 10 reach row 12, never 13. 13 columns: 6 windows reach
+    # column 12, the last. The pool's third window (conv units 4, 5, and 6 past the edge) reads
+    # rows 8..12; the global pool sees rows and columns 0..12.
+    assert receptive_field_box(fields["2"].rf, 2, 2, (14, 13)) == Box(8, 8, 12, 14)
+    seen = Box(0, 0, 12, 12)
+    assert fields["3"].rf == ReceptiveField((13, 13), (0, 0), (6.0, 6.0), True, seen=seen)
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
@@ -324,7 +347,8 @@ def test_per_unit_ops_on_permuted_axes_and_norms_over_the_image() -> None:
     assert fields["0"].rf == ReceptiveField((4, 4), (4, 4), (1.5, 1.5))
     for name in ("1.depthwise", "1.norm", "1.mix", "1"):
         assert fields[name].rf == ReceptiveField((28, 28), (4, 4), (1.5, 1.5)), name
-    assert fields["2"].rf == global_receptive_field(32, 32)  # GroupNorm statistics span the image
+    # GroupNorm shifts and scales each unit by statistics over the whole image: a gate.
+    assert fields["2"].rf == ReceptiveField((28, 28), (4, 4), (1.5, 1.5), gated=True)
     local = compute_receptive_fields(nn.Sequential(nn.Conv2d(3, 4, 3), RowMean()), (3, 8, 8))
     assert local["1"].diagnostic == "unsupported op: mean over only one of height/width"
 

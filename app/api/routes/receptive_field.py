@@ -51,5 +51,7 @@ async def unit_receptive_field(
         jump=list(rf.jump),
         start=list(rf.start),
         is_global=rf.is_global,
+        gated=rf.gated,
+        seen=box_out(rf.seen) if rf.seen is not None else None,
         input=InputShape(channels=channels, height=in_h, width=in_w),
     )

@@ -6,7 +6,7 @@ single (size, jump, start) describes, gives a ``Trace`` with a diagnostic instea
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torch import Tensor
@@ -15,7 +15,8 @@ from app.core.receptive_field.geometry import (
     ReceptiveField,
     as_pair,
     conv_receptive_field,
-    global_receptive_field,
+    covering_receptive_field,
+    narrow_receptive_field,
     pad_receptive_field,
     pool_receptive_field,
     union_receptive_field,
@@ -53,8 +54,10 @@ class OpCall:
     def arg(self, index: int, name: str, default: Any = None) -> Any:
         return self.args[index] if index < len(self.args) else self.kwargs.get(name, default)
 
-    def global_trace(self) -> Trace:
-        return Trace(global_receptive_field(*self.image_hw))
+    def covering_trace(self) -> Trace:
+        """Output units that read every unit of every input: they see what those saw together."""
+        fields = [covering_receptive_field(trace.rf, self.image_hw) for _, trace in self.inputs]
+        return Trace(union_receptive_field(*fields))
 
     def sole_input(self) -> tuple[Tensor, ReceptiveField, tuple[int, int] | None]:
         """The image-dependent first argument, when nothing else (a weight, say) depends on it."""
@@ -101,7 +104,7 @@ def _adaptive_pool(call: OpCall) -> Trace:
     tensor, rf, dims = call.grid_input()
     in_hw, out_hw = tuple(tensor.shape[-2:]), tuple(call.outputs[0].shape[-2:])
     if out_hw == (1, 1):
-        return call.global_trace()
+        return call.covering_trace()
     if any(size % out for size, out in zip(in_hw, out_hw, strict=True)):
         raise _UnsupportedError(f"{call.name} from {in_hw} to {out_hw} has unequal windows")
     kernel = (in_hw[0] // out_hw[0], in_hw[1] // out_hw[1])
@@ -124,16 +127,20 @@ def _pad(call: OpCall) -> Trace:
 
 
 def _elementwise(call: OpCall) -> Trace:
-    """Unit (y, x) out depends on unit (y, x) of every input: activations, BN, add, mul, cat…"""
-    traces = [trace for _, trace in call.inputs]
+    """Unit (y, x) out depends on unit (y, x) of every input: activations, BN, add, mul, cat…
+
+    A global operand is a gate broadcast over every unit (squeeze-excitation's ``x * scale``):
+    the union rule keeps the other operands' box and marks it gated.
+    """
     try:
-        rf = union_receptive_field(*(trace.rf for trace in traces))
+        rf = union_receptive_field(*(trace.rf for _, trace in call.inputs))
     except ValueError as exc:
         raise _UnsupportedError(f"{call.name}: {exc}") from exc
-    if all(trace.spatial_dims is None for trace in traces):
+    paths = [(tensor, trace) for tensor, trace in call.inputs if not trace.rf.is_global]
+    if all(trace.spatial_dims is None for _, trace in paths):
         return Trace(rf)
     aligned: set[tuple[int, ...]] = set()
-    for tensor, trace in call.inputs:
+    for tensor, trace in paths:
         if trace.spatial_dims is None:
             raise _UnsupportedError(f"{call.name} of a flattened tensor and a spatial map")
         hw = [tensor.shape[d] for d in trace.spatial_dims]
@@ -148,17 +155,17 @@ def _elementwise(call: OpCall) -> Trace:
 
 
 def _reduction(call: OpCall) -> Trace:
-    """mean/sum/max/… over both height and width: every unit then sees the whole image."""
+    """mean/sum/max/… over both height and width: every unit sees what the map's units saw."""
     if isinstance(call.arg(1, "other"), Tensor):  # torch.max(a, b) is elementwise
         return _elementwise(call)
     tensor, rf, dims = call.sole_input()
     dim = call.arg(1, "dim")
     if dims is None or dim is None or dim == ():
-        return call.global_trace()
+        return call.covering_trace()
     reduced = {d % tensor.dim() for d in (dim if isinstance(dim, tuple | list) else (dim,))}
     touched = reduced & set(dims)
     if touched == set(dims):
-        return call.global_trace()
+        return call.covering_trace()
     if touched:
         raise _UnsupportedError(f"{call.name} over only one of height/width")
     if call.outputs[0].dim() == tensor.dim():  # keepdim
@@ -168,19 +175,23 @@ def _reduction(call: OpCall) -> Trace:
 
 
 def _normalization(call: OpCall) -> Trace:
-    """Statistics over height/width (instance, group, layer norm) reach every pixel."""
+    """Statistics over height/width (instance, group, layer norm) gate every unit.
+
+    Each unit is its own value shifted and scaled by the map's mean and deviation, which see
+    everything the map saw: the unit keeps its box and is marked gated.
+    """
     tensor, rf, dims = call.sole_input()
     if call.name == "layer_norm" and dims is not None:
         normalized = range(tensor.dim() - len(call.arg(1, "normalized_shape")), tensor.dim())
         if not set(normalized) & set(dims):  # channels-last LayerNorm (ConvNeXt) is per unit
             return Trace(rf, dims)
-    return call.global_trace()
+    return Trace(replace(rf, gated=True), dims)
 
 
 def _linear(call: OpCall) -> Trace:
-    """On flattened features every output sees the whole image; on channels it is per unit."""
+    """On flattened features every output sees what all their units saw; on channels, per unit."""
     if all(trace.spatial_dims is None for _, trace in call.inputs):
-        return call.global_trace()
+        return call.covering_trace()
     tensor, rf, dims = call.sole_input()
     if call.name == "linear" and tensor.dim() - 1 not in dims:
         return Trace(rf, dims)
@@ -274,18 +285,28 @@ def op_name(func: Callable[..., Any]) -> str:
 
 
 def derive_trace(call: OpCall) -> Trace:
-    """Output trace of one op: propagate diagnostics and global fields, else ask the op's rule."""
+    """Output trace of one op: propagate diagnostics, ask the op's rule, narrow ``seen``.
+
+    A global input makes any op but an elementwise one (where it is a gate) see what all its
+    inputs' units saw together. After the rule, the output map's ``seen`` is cut to what its
+    units reach, so a later global op or edge unit claims no pixel none of them sees.
+    """
     for _, trace in call.inputs:
         if trace.diagnostic is not None:
             return trace
-    if any(trace.rf.is_global for _, trace in call.inputs):
-        return call.global_trace()
     rule = _RULES.get(call.name)
+    if rule is not _elementwise and any(trace.rf.is_global for _, trace in call.inputs):
+        return call.covering_trace()
     if rule is None:
         return Trace(diagnostic=f"unsupported op: {call.name}")
     try:
-        return rule(call)
+        trace = rule(call)
     except _UnsupportedError as exc:
         return Trace(diagnostic=f"unsupported op: {exc}")
     except Exception as exc:  # an unforeseen call signature must not break the analysis
         return Trace(diagnostic=f"could not interpret {call.name}: {exc}")
+    if trace.rf is None or trace.spatial_dims is None:
+        return trace
+    shape, (height_dim, width_dim) = call.outputs[0].shape, trace.spatial_dims
+    units_hw = (shape[height_dim], shape[width_dim])
+    return Trace(narrow_receptive_field(trace.rf, units_hw, call.image_hw), trace.spatial_dims)
