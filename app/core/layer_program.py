@@ -16,6 +16,7 @@ Names: a module layer is its dotted module name (``layer1.0.bn1``; a module call
 level just ``relu``), a block (a custom module with children) is its module name.
 """
 
+import copy
 import threading
 import weakref
 from collections.abc import Callable
@@ -113,10 +114,16 @@ class LayerProgram:
         self.channels_last: frozenset[int] = frozenset()
 
     @classmethod
-    def build(cls, model: nn.Module) -> "LayerProgram":
-        """Trace ``model`` with fx; fall back to module hooks when it cannot be traced."""
+    def build(cls, model: nn.Module, *, trace: bool = True) -> "LayerProgram":
+        """Trace ``model`` with fx; fall back to module hooks when it cannot be traced.
+
+        ``trace=False`` uses hooks right away: for building programs while a server is running
+        forwards (fx tracing patches ``nn.Module.__call__`` process-wide for its duration).
+        """
         from app.core.layer_trace import traced_program
 
+        if not trace:
+            return _hooked_program(model, "built without tracing")
         try:
             return traced_program(model)
         except Exception as error:  # fx raises many types on untraceable Python
@@ -177,6 +184,23 @@ class LayerProgram:
                 arguments[name] = value
         return arguments
 
+    def for_twin(self, model: nn.Module) -> "LayerProgram":
+        """This program for another instance of the same architecture, without tracing."""
+        if self._graph_module is None:
+            twin = _hooked_program(model, self.note)
+        else:
+            runner = fx.GraphModule(
+                model, self._graph_module.graph, self._graph_module.__class__.__name__
+            )
+            twin = LayerProgram(model, "fx", self.layers, self.points, runner, self.note)
+            twin._nodes = {
+                point: node_by_name
+                for point, node in self._nodes.items()
+                if (node_by_name := _node_named(runner.graph, node.name)) is not None
+            }
+        twin.channels_last = self.channels_last
+        return twin
+
     def run(self, batch: Tensor, sink: Sink | None) -> Any:
         """Forward ``batch``, calling ``sink`` at each point this thread reaches."""
         previous = getattr(_local, "sink", None)
@@ -233,6 +257,10 @@ def _hooked_program(model: nn.Module, reason: str) -> LayerProgram:
     return LayerProgram(model, "hooks", layers, points, runner, note=reason)
 
 
+def _node_named(graph: fx.Graph, name: str) -> fx.Node | None:
+    return next((node for node in graph.nodes if node.name == name), None)
+
+
 _programs: "weakref.WeakKeyDictionary[nn.Module, LayerProgram]" = weakref.WeakKeyDictionary()
 _programs_lock = threading.Lock()
 
@@ -241,13 +269,15 @@ def program_of(model: nn.Module, like: LayerProgram | None = None) -> LayerProgr
     """The layer program of ``model``, built once per module object (thread-safe).
 
     ``like``: the program of another instance of the same architecture (a random twin, a private
-    copy), whose load-time findings (channels-last points) then hold for this one too. Build
-    after moving the model to its device: the program refers to its tensors.
+    copy). Its traced graph is reused as is, never traced again: fx tracing patches
+    ``nn.Module.__call__`` for the whole process, which would break forwards that other requests
+    are running meanwhile. Build after moving the model to its device: the program refers to its
+    tensors.
     """
     with _programs_lock:
         program = _programs.get(model)
         if program is None:
-            program = _programs[model] = LayerProgram.build(model)
-            if like is not None:
-                program.channels_last = like.channels_last
+            program = _programs[model] = (
+                LayerProgram.build(model) if like is None else like.for_twin(model)
+            )
     return program

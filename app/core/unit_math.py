@@ -106,6 +106,7 @@ class UnitMath:
     parameters: dict[str, Any] = field(default_factory=dict)
     operands: list[dict[str, Any]] = field(default_factory=list)
     note: str | None = None
+    source: str | None = None
 
     @property
     def difference(self) -> float:
@@ -383,13 +384,20 @@ def explain_unit(
     source = values.get(layer.input_point) if layer.input_point is not None else None
     if source is None and layer.operands and layer.operands[0] is not None:
         source = values.get(layer.operands[0])
-    found = _breakdown(program, layer, module, values, source, raw, channels_last)
+    with torch.no_grad():  # reading parameters as numbers, never differentiating
+        found = _breakdown(program, layer, module, values, source, raw, channels_last)
+    reads = layer.source
+    if reads is None and layer.input_point is not None:
+        reads = _point_name(program, layer.input_point)
+    elif reads is None and layer.operands and layer.operands[0] is not None:
+        reads = _point_name(program, layer.operands[0])
     return UnitMath(
         layer=layer_name,
         kind=layer.kind,
         type=layer.type,
         unit=unit,
         value=float(output[raw]),
+        source=reads,
         **found,
     )
 
@@ -413,7 +421,16 @@ def _breakdown(
             else "the block's output",
         }
     if isinstance(module, nn.Conv2d) and source is not None:
-        return _conv(module, source, raw[1], raw[2], raw[3])
+        found = _conv(module, source, raw[1], raw[2], raw[3])
+        top, left, bottom, right = layer.padding  # zeros a pad module or F.pad added before
+        if any(layer.padding):
+            height = source.shape[-2] - top - bottom
+            width = source.shape[-1] - left - right
+            found["positions"] = [(c, r - top, q - left) for c, r, q in found["positions"]]
+            found["padded"] = [
+                not (0 <= r < height and 0 <= q < width) for _c, r, q in found["positions"]
+            ]
+        return found
     if isinstance(module, nn.Linear) and source is not None:
         vector = source[raw[:-1]] if source.dim() > 2 else source[0]
         return _linear(module, vector, raw[-1])
@@ -503,5 +520,6 @@ def _breakdown(
 
 
 def _point_name(program: LayerProgram, point: int) -> str | None:
-    names = program.points[point].layers
-    return names[0] if names else None
+    """The visible layer whose output a point holds (an input point: the layer it reads)."""
+    names = program.points[point].layers or program.points[point].reads
+    return names[-1] if names else None

@@ -33,7 +33,7 @@ async def test_vgg16_detail_has_the_layer_table_and_distill_landmarks(
     assert layers["conv5_3"]["receptive_field"]["size"] == [196, 196]
     assert layers["conv5_3"]["output_shape"] == [512, 14, 14]
     assert layers["fc6"]["params"] == 102_764_544
-    assert detail["layer_count"] == len(detail["layers"]) == 38  # flatten is a layer now
+    assert detail["layer_count"] == len(detail["layers"]) == 38  # 37 modules + nn.Flatten
 
 
 async def test_depth_filter_keeps_the_blocks(client: httpx.AsyncClient) -> None:

@@ -47,3 +47,26 @@ def test_every_unit_equals_the_layer_value(model_id: str) -> None:
             )
             checked += 1
     assert checked >= len(layers)
+
+
+def test_hidden_pads_mark_their_cells_and_operands_name_their_layers() -> None:
+    """F.pad's zeros are padding cells in the layer's input coordinates; add/mul operands and the
+    layer a unit reads are named."""
+    entry = ZOO["zoo-padding"]
+    program = LayerProgram.build(entry.build().eval().requires_grad_(False))
+    describe_layers(program, entry.input_shape)
+    batch = torch.randn((1, *entry.input_shape), generator=torch.Generator().manual_seed(5))
+    corner = explain_unit(program, batch, "conv_asymmetric", (0, 0, 0))
+    assert corner.source == "act2" and corner.shape == (8, 4, 4)
+    assert corner.positions[:2] == [(0, -1, -1), (0, -1, 0)]
+    assert sum(corner.padded) == 8 * 7  # the first row and column of the 4×4 window, 8 channels
+    assert all(
+        value == 0.0 for value, pad in zip(corner.inputs, corner.padded, strict=True) if pad
+    )
+    resnet = ZOO["zoo-resnet"]
+    program = LayerProgram.build(resnet.build().eval().requires_grad_(False))
+    describe_layers(program, resnet.input_shape)
+    batch = torch.randn((1, *resnet.input_shape), generator=torch.Generator().manual_seed(5))
+    add = explain_unit(program, batch, "layer1.0.add", (0, 1, 1))
+    assert [operand["layer"] for operand in add.operands] == ["layer1.0.bn2", "maxpool"]
+    assert add.recomputed == pytest.approx(sum(o["value"] for o in add.operands), abs=1e-6)

@@ -55,4 +55,5 @@ async def unit_arithmetic(
         parameters={k: v for k, v in math.parameters.items() if isinstance(v, float | int | str)},
         operands=[UnitOperandOut(**operand) for operand in math.operands],
         note=math.note,
+        source=math.source,
     )

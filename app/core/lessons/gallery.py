@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from app.core.architectures import gallery as nets
+from app.core.layer_program import LayerProgram
 from app.core.lessons.text import Text
-from app.core.layer_program import program_of
 from app.core.registry import LayerInfo, describe_layers
 
 IMAGENET_INPUT = (3, 224, 224)
@@ -204,5 +204,6 @@ def describe(network_id: str) -> Description:
     """Layer table of one gallery network, built once per process on the meta device."""
     network = NETWORK_INDEX[network_id]
     module = _build_on_meta(network)
-    layers = describe_layers(program_of(module), network.input_shape)
+    # Hooks, not fx: this runs while the server serves forwards (see LayerProgram.build).
+    layers = describe_layers(LayerProgram.build(module, trace=False), network.input_shape)
     return Description(network, layers, sum(p.numel() for p in module.parameters()))
