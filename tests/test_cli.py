@@ -1,7 +1,9 @@
 """`convlens analyze` writes every panel; every CLI failure is one line and a non-zero exit."""
 
+import hashlib
 import io
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -206,3 +208,131 @@ def test_a_bad_spec_is_one_line_naming_file_and_key(
     monkeypatch.setenv("CONVLENS_MODELS", str(spec))
     assert main(["models"]) == 1
     assert one_line_error(capsys).startswith(f"convlens: error: {spec.resolve()}: id: must match")
+
+
+EXAMPLE = REPO_ROOT / "docs" / "models" / "example"
+EXAMPLE_FILES = ("mynet.py", "mynet.toml", "mynet.safetensors")
+# MyNet by hand: 3×3 convs (pad 1) and 2×2/2 pools; receptive field size grows by (k - 1) × jump.
+MYNET_TABLE = {
+    "conv1": ("conv", "8×28×28", "3×3", "1"),
+    "relu": ("activation", "8×28×28", "3×3", "1"),
+    "max_pool2d": ("pool", "8×14×14", "4×4", "2"),
+    "conv2": ("conv", "16×14×14", "8×8", "2"),
+    "relu_1": ("activation", "16×14×14", "8×8", "2"),
+    "max_pool2d_1": ("pool", "16×7×7", "10×10", "4"),
+    "flatten": ("flatten", "784", "10×10", "4"),
+    "fc": ("linear", "10", "global", ""),
+}
+
+
+def report_rows(lines: list[str], header: str) -> list[str]:
+    """The lines after the one starting with ``header`` (stripped), up to the next blank line."""
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith(header)) + 1
+    end = next(i for i in range(start, len(lines)) if not lines[i].strip())
+    return lines[start:end]
+
+
+def test_check_model_passes_the_example_and_lists_its_panels(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    spec = EXAMPLE / "mynet.toml"
+    assert main(["check-model", str(spec)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    digest = hashlib.sha256((EXAMPLE / "mynet.safetensors").read_bytes()).hexdigest()
+    assert lines[0] == f"mynet: MyNet · digits (bring-your-own example)  ({spec.resolve()})"
+    assert lines[1].strip() == (
+        "entry point mynet:build, 9,098 parameters, 10 classes, input digit 1×28×28"
+    )
+    assert lines[2].strip() == f"weights sha256 {digest}"  # pinned: no "add it" note
+    assert "torch.fx trace" in lines[3]
+    table = {}
+    for row in report_rows(lines, "layer "):
+        cells, ok, _ = row.partition("  ok (unit Δ ")
+        assert ok, row  # every layer passed, its centre unit's arithmetic checked
+        name, kind, shape, size, *jump = cells.split()
+        table[name] = (kind, shape, size, "".join(jump))
+    assert table == MYNET_TABLE
+    panels = {}
+    for row in report_rows(lines, "panels:"):
+        mark, _, text = row.strip().partition(" ")
+        name, _, reason = text.partition(": ")
+        panels[name] = (mark, reason)
+    assert all(mark == "✓" and not reason for mark, reason in panels.values() if mark == "✓")
+    assert panels["draw canvas"] == ("✓", "")  # input.kind = "digit"
+    assert panels["filters"] == panels["Grad-CAM"] == panels["receptive fields"] == ("✓", "")
+    assert panels["top-activating patches"] == ("·", "none shipped (display.top_patches)")
+    assert {mark for mark, _ in panels.values()} == {"✓", "·"}
+    assert lines[-1].strip().endswith(": usable")
+
+
+def broken_copy(tmp_path: Path, old: str, new: str) -> Path:
+    for name in EXAMPLE_FILES:
+        shutil.copy2(EXAMPLE / name, tmp_path / name)
+    spec = tmp_path / "mynet.toml"
+    text = spec.read_text(encoding="utf-8")
+    assert old in text
+    spec.write_text(text.replace(old, new), encoding="utf-8")
+    return spec
+
+
+DIGEST = "f035b0a7dc7d629145345248ef2a034cc83a3b5df20e9fedaf713388c11600ec"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "reason"),
+    [
+        (
+            '"8", "9"]',
+            '"8"]',
+            "labels: the model returns (1, 10) for one image, not (1, 9) logits for the 9 labels",
+        ),
+        (
+            f'sha256 = "{DIGEST}"',
+            f'sha256 = "{"0" * 64}"',
+            f"sha256: the weights' sha256 is {DIGEST}, not {'0' * 64}; refusing to load",
+        ),
+        ("[preprocess]", "[preprocess]\nresize_to = 32", "preprocess.resize_to: is not a spec key"),
+        ('"mynet:build"', '"mynet:buld"', "entry_point: 'mynet' has no 'buld'"),
+    ],
+    ids=["labels-count", "sha256", "unknown-key", "entry-point"],
+)
+def test_check_model_refuses_a_broken_spec_in_one_line_naming_file_and_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, old: str, new: str, reason: str
+) -> None:
+    assert hashlib.sha256((EXAMPLE / "mynet.safetensors").read_bytes()).hexdigest() == DIGEST
+    spec = broken_copy(tmp_path, old, new)
+    assert main(["check-model", str(spec)]) == 1
+    assert capsys.readouterr().out == f"{spec.resolve()}: {reason}\n"
+
+
+def test_serve_model_adds_the_spec_to_the_models_the_workers_load(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, extra_models: None
+) -> None:
+    import uvicorn
+
+    started: list[tuple[str, dict]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.append((app, options)))
+    earlier = user_spec(tmp_path)
+    monkeypatch.setenv("CONVLENS_MODELS", str(earlier))
+    spec = EXAMPLE / "mynet.toml"
+    assert main(["serve", "--model", str(spec), "--port", "8123"]) == 0
+    ((app, options),) = started
+    assert (app, options["factory"], options["port"]) == ("app.cli:build_app", True, 8123)
+    assert get_settings().extra_model_paths == [earlier, spec.resolve()]  # what workers read
+
+
+def test_serve_model_with_a_missing_spec_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    extra_models: None,
+) -> None:
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: pytest.fail("server started"))
+    monkeypatch.delenv("CONVLENS_MODELS", raising=False)
+    missing = tmp_path / "nope.toml"
+    assert main(["serve", "--model", str(missing)]) == 1
+    assert one_line_error(capsys) == (
+        f"convlens: error: --model {missing}: no such spec file or folder\n"
+    )

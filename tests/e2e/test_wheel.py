@@ -1,4 +1,5 @@
-"""End to end: the wheel, installed into a fresh virtualenv, serves from outside the checkout.
+"""End to end: the wheel, installed into a fresh virtualenv, serves from outside the checkout,
+the bundled models and a user's own (docs/models/example, copied to a folder of its own).
 
 The wheel is built offline from a copy of what git sees (tracked and untracked-but-not-ignored
 files, as they are on disk), so a stray file or a stale build/ in the checkout cannot hide a
@@ -20,14 +21,21 @@ from pathlib import Path
 
 import httpx
 import pytest
+import torch
 
 from app.config import REPO_ROOT
+from app.core.analysis import analyze
+from app.core.model_spec import read_spec
+from app.core.registry import load_model
 from app.launch import _await_ready, _stop, free_port
+from app.services.analyses import model_input
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SHIPPED_FOLDERS = ("static", "templates", "models")
 DIGIT = "static/samples/digits/digit-7.png"
+EXAMPLE = REPO_ROOT / "docs" / "models" / "example"
+EXAMPLE_FILES = ("mynet.py", "mynet.toml", "mynet.safetensors")  # what a user keeps together
 PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
 
 ServeInstalled = Callable[..., AbstractContextManager[str]]
@@ -193,3 +201,46 @@ async def test_installed_server_analyzes_a_digit_like_the_checkout(
     assert predictions[0]["label"] == "7"
     reference = await client.post("/api/v1/models/lenet5-mnist/analyze", files=digit)
     assert predictions == reference.json()["predictions"]
+
+
+@pytest.fixture(scope="module")
+def user_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """docs/models/example's spec, model file and weights, copied to a folder of their own."""
+    folder = tmp_path_factory.mktemp("my-model")
+    for name in EXAMPLE_FILES:
+        shutil.copy2(EXAMPLE / name, folder / name)
+    return folder / "mynet.toml"
+
+
+def test_installed_server_serves_a_users_model_from_its_own_folder(
+    serve_installed: ServeInstalled, user_spec: Path, outside: Path
+) -> None:
+    assert REPO_ROOT not in user_spec.parents and user_spec.parent != outside
+    digit = (REPO_ROOT / DIGIT).read_bytes()
+    reference = load_model(read_spec(user_spec), torch.device("cpu"))  # loaded in this process
+    expected = analyze(reference, model_input(digit, 40_000_000, reference.spec.preprocess))
+    layers = ["conv1", "relu", "max_pool2d", "conv2", "relu_1", "max_pool2d_1", "flatten", "fc"]
+    assert [layer.name for layer in reference.layers] == layers
+    with (
+        serve_installed("--model", str(user_spec)) as base,
+        httpx.Client(base_url=base, timeout=60) as http,
+    ):
+        ids = [model["id"] for model in http.get("/api/v1/models").json()["models"]]
+        assert ids[-1] == "mynet" and "lenet5-mnist" in ids  # beside the bundled models
+        detail = http.get("/api/v1/models/mynet").json()
+        assert [layer["name"] for layer in detail["layers"]] == layers
+        assert [layer["output_shape"] for layer in detail["layers"]] == [
+            [8, 28, 28], [8, 28, 28], [8, 14, 14], [16, 14, 14], [16, 14, 14], [16, 7, 7],
+            [784], [10],
+        ]  # fmt: skip
+        assert 'value="mynet"' in http.get("/").text
+        files = {"image": ("digit-7.png", digit, "image/png")}
+        response = http.post("/api/v1/models/mynet/analyze", files=files)
+        assert response.status_code == 200, response.text
+        body = response.json()
+    assert [layer["name"] for layer in body["layers"]] == layers
+    assert body["logits"] == expected.logits
+    assert [(p["index"], p["label"], p["probability"]) for p in body["predictions"]] == [
+        (p.index, p.label, p.probability) for p in expected.predictions
+    ]
+    assert body["predictions"][0]["label"] == "7"
