@@ -57,6 +57,8 @@ def serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=5,
         limit_concurrency=settings.max_connections,
         timeout_keep_alive=settings.keep_alive_seconds,
+        # uvicorn's protocol plus a deadline for slow request heads (app/http_protocol.py).
+        http="app.http_protocol:HeadDeadlineProtocol",
     )
     return 0
 

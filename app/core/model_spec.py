@@ -177,8 +177,10 @@ def _preprocess(table: dict[str, Any], pre: dict[str, Any], path: Path) -> Prepr
     style = _get(pre, "style", str, path, "preprocess.", "crop")
     if style not in ("crop", "digit"):
         raise _fail(path, "preprocess.style", 'must be "crop" or "digit"')
-    if style == "digit" and channels != 1:
-        raise _fail(path, "preprocess.style", '"digit" needs input.channels = 1')
+    if style == "digit" and (channels, height, width) != (1, 28, 28):
+        raise _fail(
+            path, "preprocess.style", '"digit" makes 1×28×28 inputs: input must be 1, 28, 28'
+        )
     return PreprocessSpec(
         style=style,
         channels=channels,

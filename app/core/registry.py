@@ -324,6 +324,8 @@ def build_model(
             save_table(path, key, layers, program.channels_last)
     else:
         layers, program.channels_last = stored
+    if spec.gradcam_layer is not None and spec.gradcam_layer not in {x.name for x in layers}:
+        raise _problem(spec, "display.gradcam_layer", f"no layer is named {spec.gradcam_layer!r}")
     return LoadedModel(
         spec=spec,
         module=module,

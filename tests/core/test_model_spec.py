@@ -266,6 +266,16 @@ MISTAKES = {
     "neither labels nor labels_file": ({"labels": None}, "labels"),
     "interpolation": ({"preprocess.interpolation": "lanczos"}, "preprocess.interpolation"),
     "digit style in colour": ({"preprocess.style": "digit"}, "preprocess.style"),
+    "digit style at another size": (
+        {
+            "input.channels": 1,
+            "input.height": 32,
+            "preprocess.mean": [0.5],
+            "preprocess.std": [0.5],
+            "preprocess.style": "digit",
+        },
+        "preprocess.style",
+    ),
     "fill above 1": ({"display.occlusion_fill": 1.5}, "display.occlusion_fill"),
     "fill below 0": ({"display.occlusion_fill": -0.1}, "display.occlusion_fill"),
     "sha256 upper case": ({"sha256": "A" * 64}, "sha256"),
@@ -332,6 +342,13 @@ def test_labels_that_do_not_match_the_logits_are_refused(tmp_path: Path) -> None
         f"{path}: labels: the model returns (1, 3) for one image, "
         "not (1, 2) logits for the 2 labels"
     )
+
+
+def test_a_preferred_grad_cam_layer_must_exist(tmp_path: Path) -> None:
+    path, _ = user_model(tmp_path, **{"display.gradcam_layer": "conv9"})
+    with pytest.raises(ModelLoadError) as raised:
+        load_model(read_spec(path), CPU)
+    assert str(raised.value) == f"{path}: display.gradcam_layer: no layer is named 'conv9'"
 
 
 def test_weights_missing_a_tensor_are_refused_in_one_line(tmp_path: Path) -> None:
