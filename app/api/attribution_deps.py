@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI, Request
 
 from app.api.errors import ApiError
 from app.api.schemas import InputShape
+from app.core.attribution.hooks import LayerNotRunError
 from app.core.attribution.resources import AttributionResources
 from app.core.registry import LoadedModel
 
@@ -42,9 +43,12 @@ AttributionDep = Annotated[AttributionResources, Depends(get_attribution)]
 
 
 async def run_queued(request: Request, fn: Callable[..., T], *args: object) -> T:
-    """``fn(*args)`` on the inference queue; a ValueError from the core becomes a 422."""
+    """``fn(*args)`` on the inference queue; a ValueError from the core becomes a 422 (code
+    ``layer_not_run`` when the input's forward took a branch without the layer)."""
     try:
         return await request.app.state.queue.run(fn, *args)
+    except LayerNotRunError as error:
+        raise ApiError(422, "layer_not_run", str(error)) from error
     except ValueError as error:
         raise ApiError(422, "invalid_parameter", str(error)) from error
 

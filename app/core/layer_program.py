@@ -16,7 +16,6 @@ Names: a module layer is its dotted module name (``layer1.0.bn1``; a module call
 level just ``relu``), a block (a custom module with children) is its module name.
 """
 
-import copy
 import threading
 import weakref
 from collections.abc import Callable
@@ -110,6 +109,9 @@ class LayerProgram:
         # Point → the fx node that computes it (traced programs only).
         self._nodes: dict[int, fx.Node] = {}
         self.by_name = {layer.name: layer for layer in layers}
+        # The traced graph without taps (None for hooks): graph analyses use it instead of
+        # tracing again while a server runs forwards.
+        self.plain_graph: fx.Graph | None = None
         # Points whose 4-d value is (N, H, W, C); set by the receptive-field trace at load time.
         self.channels_last: frozenset[int] = frozenset()
 
@@ -199,6 +201,7 @@ class LayerProgram:
                 if (node_by_name := _node_named(runner.graph, node.name)) is not None
             }
         twin.channels_last = self.channels_last
+        twin.plain_graph = self.plain_graph
         return twin
 
     def run(self, batch: Tensor, sink: Sink | None) -> Any:

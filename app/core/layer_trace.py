@@ -5,6 +5,7 @@ module that encloses every node; the builder finds the visible layers, names the
 tapped values a later in-place op overwrites, and inserts the taps.
 """
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -71,6 +72,7 @@ class _Names:
 def traced_program(model: nn.Module) -> LayerProgram:
     tracer = _Tracer()
     graph = tracer.trace(model)
+    plain = copy.deepcopy(graph)  # before any tap: for analyses of the graph itself
     module = fx.GraphModule(model, graph, class_name=type(model).__name__)
     modules = dict(model.named_modules())
     nodes = list(graph.nodes)
@@ -199,6 +201,7 @@ def traced_program(model: nn.Module) -> LayerProgram:
     graph.lint()
     module.recompile()
     program = LayerProgram(model, "fx", layers, points, module)
+    program.plain_graph = plain
     program._nodes = {
         index: value for index, (value, consumer) in enumerate(specs) if consumer is None
     }

@@ -36,6 +36,7 @@ from app.core.attribution.occlusion import occlusion
 from app.core.attribution.resources import RANDOM_SEED
 from app.core.attribution.saliency import DEFAULT_NOISE_LEVEL, SmoothGradOptions, saliency
 from app.core.registry import LayerInfo, LoadedModel
+from app.services.analyses import AnalysisRecord
 
 MAX_OCCLUSION_WINDOWS = 4096
 """A 224×224 map with stride 4 (2,916 windows) is allowed; stride 1 (~50,000 forwards) is not."""
@@ -55,11 +56,11 @@ def checked_class(model: LoadedModel, class_index: int | None) -> int | None:
     return class_index
 
 
-def cam_layer_or_422(model: LoadedModel) -> str:
-    """The default Grad-CAM layer, or a clear 422 when the model has no spatial feature map."""
-    layer = default_cam_layer(model)
+def cam_layer_or_422(model: LoadedModel, record: AnalysisRecord) -> str:
+    """The default Grad-CAM layer among those this input reached, or a clear 422."""
+    layer = default_cam_layer(model, {stats.name for stats in record.layers})
     if layer is None:
-        raise ApiError(422, "no_feature_map", "the model has no spatial feature-map layer")
+        raise ApiError(422, "no_feature_map", "no spatial feature-map layer ran for this input")
     return layer
 
 
@@ -91,7 +92,7 @@ async def grad_cam_map(
 ) -> GradCamOut:
     """Grad-CAM: which regions of the input a layer's evidence for the class comes from."""
     model = service.model_of(record)
-    info = feature_map_layer(model, layer or cam_layer_or_422(model))
+    info = feature_map_layer(model, layer or cam_layer_or_422(model, record))
     target = checked_class(model, class_index)
 
     def compute() -> GradCamOut:

@@ -8,7 +8,7 @@ then on it is served from the disk cache (``convlens feature-vis`` can fill it a
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.api.attribution_deps import AttributionDep, run_queued
@@ -25,6 +25,7 @@ from app.api.schemas_attribution import (
 )
 from app.core.attribution.feature_vis import FeatureVisOptions
 from app.core.attribution.feature_vis_store import FeatureVisBusyError, FeatureVisFailedError
+from app.core.attribution.random_filters import first_conv_layer
 from app.core.attribution.resources import (
     RANDOM_SEED,
     AttributionResources,
@@ -62,7 +63,7 @@ def checked_channel(layer: LayerInfo, channel: int) -> int:
 @router.get(
     "/layers/{layer}/channels/{channel}/feature-vis",
     response_model=FeatureVisOut,
-    responses={202: {"model": FeatureVisOut}, **error_responses(404, 500, 503)},
+    responses={202: {"model": FeatureVisOut}, **error_responses(404, 422, 500, 503)},
 )
 async def feature_vis(
     resources: AttributionDep,
@@ -81,7 +82,7 @@ async def feature_vis(
         headers = {"Retry-After": str(FEATURE_VIS_RETRY_SECONDS * 10)}
         raise ApiError(503, "busy", str(error), headers) from error
     except FeatureVisFailedError as error:
-        raise ApiError(500, "feature_vis_failed", str(error)) from error
+        raise ApiError(422 if error.invalid else 500, "feature_vis_failed", str(error)) from error
     out = FeatureVisOut(
         model_id=model.spec.id, layer=layer.name, channel=channel, status="computing", steps=steps
     )
@@ -203,16 +204,26 @@ def bank_out(bank: FilterBank, correlation: float, url: str) -> FilterBankOut:
     )
 
 
+def first_conv_or_422(model: ModelDep) -> str:
+    try:
+        return first_conv_layer(model)
+    except ValueError as error:
+        raise ApiError(422, "no_conv_layer", str(error)) from error
+
+
+FirstConvDep = Annotated[str, Depends(first_conv_or_422)]
+
+
 @router.get(
     "/first-layer-filters",
     response_model=FirstLayerFiltersOut,
     responses=error_responses(404, 422, 503),
 )
 async def first_layer_filters(
-    request: Request, resources: AttributionDep, model: ModelDep
+    request: Request, resources: AttributionDep, model: ModelDep, conv: FirstConvDep
 ) -> FirstLayerFiltersOut:
     """The first conv layer's learned filters beside those of a randomly initialised twin."""
-    comparison = await run_queued(request, resources.first_layer_filters, model)
+    comparison = await run_queued(request, resources.first_layer_filters, model, conv)
     base = f"/api/v1/models/{model.spec.id}"
     return FirstLayerFiltersOut(
         model_id=model.spec.id,
@@ -235,11 +246,11 @@ async def first_layer_filters(
 @router.get(
     "/first-layer-filters/random.png",
     response_class=Response,
-    responses=error_responses(404, 503),
+    responses=error_responses(404, 422, 503),
 )
 async def random_filters_png(
-    request: Request, resources: AttributionDep, model: ModelDep
+    request: Request, resources: AttributionDep, model: ModelDep, conv: FirstConvDep
 ) -> Response:
     """The random twin's first-layer filters, drawn exactly like the trained ones."""
-    comparison = await run_queued(request, resources.first_layer_filters, model)
+    comparison = await run_queued(request, resources.first_layer_filters, model, conv)
     return Response(comparison.random.atlas.png, media_type="image/png", headers=REVALIDATE_HOURLY)

@@ -52,7 +52,8 @@ def effective_receptive_field(
 
     Raises:
         KeyError: no such layer.
-        ValueError: the layer is not a feature map or the unit/channel is out of range.
+        ValueError: the layer is not a feature map, the unit/channel is out of range, or this
+            input's forward does not reach the layer (``LayerNotRunError``).
     """
     batch = inputs.detach().to(model_device(model), model_dtype(model)).unsqueeze(0)
     with gradients_enabled():

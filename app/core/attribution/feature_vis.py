@@ -5,10 +5,10 @@ parameterised in a Fourier basis scaled by 1/frequency (and, for RGB, through Im
 correlation), mapped to valid pixels by a sigmoid, and shifted by a random jitter every step. Those
 three priors keep the optimiser from the high-frequency noise that fools a network without
 showing anything. The objective is the channel's mean activation (a vector layer's unit value);
-for a ReLU layer it is the mean of the ReLU's input, which ranks images the same way but still has
-a gradient where the channel is silent (a ReLU channel dark on the starting noise could otherwise
-never light up). Only the layers up to the target run (``forward_to_layer``), and only the image is
-optimised.
+for a layer whose value a ReLU produced (the ReLU module or ``F.relu`` itself, or a block ending in
+one) it is the mean of that ReLU's input, which ranks images the same way but still has a gradient
+where the channel is silent (a ReLU channel dark on the starting noise could otherwise never light
+up). Only the layers up to the target run (``forward_to_layer``), and only the image is optimised.
 """
 
 from dataclasses import asdict, dataclass
@@ -113,6 +113,19 @@ def _objective(output: torch.Tensor, layer: str, channel: int) -> torch.Tensor:
     return selected.mean() if output.ndim == 4 else selected.sum()
 
 
+def _objective_layer(model: nn.Module, layer: str) -> tuple[str, bool]:
+    """The layer whose output (False) or input (True) the objective reads: the ReLU that
+    produced ``layer``'s value, if one did (layers sharing a program point share the value)."""
+    program = program_of(model)
+    entry = program.by_name.get(layer)
+    if entry is None:
+        raise KeyError(f"no such layer: {layer!r}")
+    for name in program.points[entry.point].layers:
+        if program.by_name[name].type in RELU_TYPES:
+            return name, True
+    return layer, False
+
+
 def visualize_channel(
     model: nn.Module,
     layer: str,
@@ -140,14 +153,11 @@ def visualize_channel(
     shift = torch.tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
     divide = torch.tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
 
-    entry = program_of(model).by_name.get(layer)
-    if entry is None:
-        raise KeyError(f"no such layer: {layer!r}")
-    before_relu = entry.type in RELU_TYPES
+    objective_layer, before_relu = _objective_layer(model, layer)
 
     def activation(pixels: torch.Tensor) -> torch.Tensor:
         batch = ((pixels - shift) / divide).unsqueeze(0).to(device)
-        output = forward_to_layer(model, layer, batch, use_input=before_relu)
+        output = forward_to_layer(model, objective_layer, batch, use_input=before_relu)
         return _objective(output, layer, channel)
 
     ascent = _Adam(image.spectrum, options.learning_rate)

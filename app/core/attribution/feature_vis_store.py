@@ -27,7 +27,15 @@ class FeatureVisBusyError(RuntimeError):
 
 
 class FeatureVisFailedError(RuntimeError):
-    """The background computation raised; the message says why."""
+    """The background computation raised; the message says why.
+
+    ``invalid``: it raised a ValueError, so this layer and channel cannot be visualized (a layer
+    the optimised image's forward does not reach, say) rather than the server failing.
+    """
+
+    def __init__(self, message: str, invalid: bool = False) -> None:
+        super().__init__(message)
+        self.invalid = invalid
 
 
 @dataclass(frozen=True)
@@ -106,7 +114,7 @@ class FeatureVisJobs:
         self.max_pending = max_pending
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="feature-vis")
         self._pending: dict[str, Future[StoredFeatureVis]] = {}
-        self._failures: dict[str, str] = {}
+        self._failures: dict[str, BaseException] = {}
         self._lock = threading.Lock()
 
     def request(self, key: str, compute: Callable[[], StoredFeatureVis]) -> StoredFeatureVis | None:
@@ -121,7 +129,8 @@ class FeatureVisJobs:
             return stored
         with self._lock:
             if key in self._failures:
-                raise FeatureVisFailedError(self._failures.pop(key))
+                failure = self._failures.pop(key)
+                raise FeatureVisFailedError(str(failure), isinstance(failure, ValueError))
             if key in self._pending:
                 return None
             stored = self.store.get(key)  # finished between the first look and the lock
@@ -137,8 +146,9 @@ class FeatureVisJobs:
     def _finished(self, key: str, future: Future[StoredFeatureVis]) -> None:
         with self._lock:
             self._pending.pop(key, None)
-            if not future.cancelled() and future.exception() is not None:
-                self._failures[key] = str(future.exception())
+            failure = None if future.cancelled() else future.exception()
+            if failure is not None:
+                self._failures[key] = failure
 
     @property
     def pending(self) -> int:

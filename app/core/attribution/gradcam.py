@@ -6,6 +6,7 @@ tapped as a leaf (``LayerTap`` "leaf" mode), so the backward pass runs only thro
 after it and never differentiates the parameters.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import torch
@@ -82,8 +83,8 @@ def grad_cam(
 
     Raises:
         KeyError: no such layer.
-        ValueError: the layer's output is not a (N, K, h, w) feature map, or the class index
-            is out of range.
+        ValueError: the layer's output is not a (N, K, h, w) feature map, the class index is out
+            of range, or this input's forward does not reach the layer (``LayerNotRunError``).
     """
     batch = inputs.detach().to(model_device(model), model_dtype(model)).unsqueeze(0)
     with gradients_enabled(), LayerTap(model, layer, "leaf") as tap:
@@ -112,17 +113,26 @@ def grad_cam(
     )
 
 
-FEATURE_MAP_KINDS = ("conv", "depthwise_conv", "batchnorm", "activation", "block")
+FEATURE_MAP_KINDS = frozenset(("conv", "depthwise_conv", "batchnorm", "norm", "activation"))
+FEATURE_MAP_KINDS |= {"linear", "add", "mul", "cat", "block"}
+"""Layers whose spatial output is a feature map the network computes on (a channels-last linear
+is a 1×1 conv; an add, gate or concatenation is what the next layer reads). Pools and flattens
+only reshape one."""
 
 
-def default_cam_layer(model: LoadedModel) -> str | None:
+def default_cam_layer(model: LoadedModel, ran: Collection[str] | None = None) -> str | None:
     """Grad-CAM's layer: the spec's ``display.gradcam_layer``, else the usual choice, the last
-    spatial feature map before pooling to a vector."""
-    if model.spec.gradcam_layer in model.layer_index:
+    spatial feature map before pooling to a vector.
+
+    ``ran``: the layers this input's forward reached, for models whose forward branches on the
+    input (None: every layer).
+    """
+    reached = [layer for layer in model.layers if ran is None or layer.name in ran]
+    if model.spec.gradcam_layer in {layer.name for layer in reached}:
         return model.spec.gradcam_layer
     maps = [
         layer.name
-        for layer in model.layers
+        for layer in reached
         if layer.kind in FEATURE_MAP_KINDS
         and len(layer.output_shape) == 3
         and layer.output_shape[1] * layer.output_shape[2] > 1

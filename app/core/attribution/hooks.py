@@ -7,6 +7,7 @@ must not see this tap. Parameters are never touched: gradients flow from the inp
 tapped layer, alone.
 """
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
@@ -19,6 +20,10 @@ from app.core.layer_program import LayerProgram, program_of
 
 class _StopForward(Exception):
     """Raised by the tap once the layer has run, so the rest of the network is skipped."""
+
+
+class LayerNotRunError(ValueError):
+    """The layer exists, but this input's forward never reached it (a branch not taken)."""
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -53,6 +58,10 @@ class LayerTap:
     ``output`` holds the tapped tensor after ``run``: the layer's output, or with ``use_input``
     (``"stop"`` mode only) the tensor the layer received. ``channels_last`` tells whether it is
     laid out (N, H, W, C); ``tapped()`` always returns it channels-first.
+
+    A program of module hooks (a model fx cannot trace) sees a module's input only after the
+    module ran, when an in-place module (``nn.ReLU(inplace=True)``) has overwritten it; there the
+    input is taken by a forward pre-hook instead, on this thread only.
     """
 
     def __init__(
@@ -67,15 +76,19 @@ class LayerTap:
         entry = self.program.by_name.get(layer)
         if entry is None:
             raise KeyError(f"no such layer: {layer!r}")
+        self.layer = layer
         self._mode = mode
         self._point = entry.point
         self.channels_last = entry.point in self.program.channels_last
+        self._input_module: nn.Module | None = None
         if use_input and mode == "stop":
             point = entry.input_point if entry.input_point is not None else entry.operands[0]
             if point is None:
                 raise KeyError(f"layer {layer!r} has no single tensor input")
             self._point = point
             self.channels_last = point in self.program.channels_last
+            if self.program.method == "hooks" and entry.module is not None:
+                self._input_module = self.program.model.get_submodule(entry.module)
         self._active = False
         self.output: torch.Tensor | None = None
 
@@ -96,16 +109,34 @@ class LayerTap:
         raise _StopForward
 
     def run(self, batch: torch.Tensor) -> torch.Tensor | None:
-        """Forward ``batch``; returns the model output (None in ``"stop"`` mode)."""
+        """Forward ``batch``; returns the model output (None in ``"stop"`` mode).
+
+        Raises:
+            LayerNotRunError: the forward never reached the layer.
+        """
         if not self._active:
             raise RuntimeError("LayerTap.run() must be called inside the `with` block")
         self.output = None
+        handle = None
+        if self._input_module is not None:
+            thread = threading.get_ident()
+
+            def before(_module: nn.Module, inputs: tuple[object, ...]) -> None:
+                if threading.get_ident() == thread and isinstance(inputs[0], torch.Tensor):
+                    self._sink(self._point, inputs[0])
+
+            handle = self._input_module.register_forward_pre_hook(before)
         try:
             result = self.program.run(batch, self._sink)
         except _StopForward:
             return None
+        finally:
+            if handle is not None:
+                handle.remove()
         if self.output is None:
-            raise RuntimeError("the tapped layer did not run in the forward pass")
+            raise LayerNotRunError(
+                f"layer {self.layer!r} did not run for this input: the forward took another branch"
+            )
         return result
 
     def tapped(self) -> torch.Tensor:

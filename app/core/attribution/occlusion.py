@@ -5,11 +5,12 @@ value (grey, or the background of a digit). Window positions follow Captum's ``O
 an axis of length n the offsets are 0, s, 2s, … ceil((n − w) / s) · s, the last window clipped at
 the edge, so maps are comparable one to one.
 
-Speed comes from not recomputing what a window cannot change. When the model is a chain of
-stages (``local_forward.chain_of``), the first stages run only on a crop around the window's
-growing footprint, until that footprint covers ``LOCAL_SHARE`` of a stage's map; from there the
-occluded copies run as full maps in batches of ``batch_size``. Other models run every occluded
-copy in full, batched. Either way the scores equal one forward per copy up to float rounding.
+Speed comes from not recomputing what a window cannot change. When the forward is a chain of
+stages with a local first stage (``local_forward.chain_of``), the first stages run only on a crop
+around the window's growing footprint, until that footprint covers ``LOCAL_SHARE`` of a stage's
+map; from there the occluded copies run as full maps in batches of ``batch_size``. Other models
+run every occluded copy in full, batched. Either way the scores equal one forward per copy up to
+float rounding.
 """
 
 import math
@@ -19,7 +20,15 @@ import torch
 from torch import nn
 
 from app.core.attribution.hooks import class_index_of, model_device, model_dtype
-from app.core.attribution.local_forward import Change, Stage, chain_of, local_shares, propagate
+from app.core.attribution.local_forward import (
+    Change,
+    Stage,
+    chain_of,
+    clean_maps,
+    local_shares,
+    paste,
+    propagate,
+)
 
 LOCAL_SHARE = 0.25
 """Crops stop paying off once a window's footprint covers this share of a stage's map."""
@@ -89,10 +98,8 @@ def occlusion(
     ]
     stages = chain_of(model, (channels, height, width)) if local else None
     with torch.inference_mode():
-        if stages and stages[0].field is not None:
-            maps = [image.unsqueeze(0)]
-            for stage in stages:
-                maps.append(stage.module(maps[-1]))
+        if stages:
+            maps = clean_maps(stages, image.unsqueeze(0))
             logits = maps[-1]
             index = class_index_of(logits, class_index)
             scores = _local_scores(stages, maps, regions, fill_column, index, batch_size)
@@ -155,14 +162,13 @@ def _local_scores(
     scores = []
     for start in range(0, len(regions), batch_size):
         chunk = regions[start : start + batch_size]
-        changes = [Change(region, _fill(region, fill_column)) for region in chunk]
+        changes: list[Change | None] = [
+            Change(region, _fill(region, fill_column)) for region in chunk
+        ]
         for depth in range(switch):
             out_hw = (maps[depth + 1].shape[2], maps[depth + 1].shape[3])
             changes = propagate(stages[depth], maps[depth], out_hw, changes)
-        batch = maps[switch].expand(len(chunk), -1, -1, -1).clone()
-        for item, change in enumerate(changes):
-            (top, bottom), (left, right) = change.region
-            batch[item, :, top : bottom + 1, left : right + 1] = change.values[0]
+        batch = paste(maps[switch], changes)
         for stage in stages[switch:]:
             batch = stage.module(batch)
         scores.append(batch[:, index])

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
-from app.core.attribution.random_init import first_conv_layer
 from app.core.filters import FilterBank, filter_bank
+from app.core.registry import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -44,13 +44,21 @@ def neighbour_correlation(weight: np.ndarray) -> float:
     return float((first * second).sum() / norm) if norm > 0 else 0.0
 
 
-def compare_first_layer_filters(model: nn.Module, twin: nn.Module) -> FilterComparison:
-    """Filter banks of the first conv layer of ``model`` and of ``twin`` (see ``random_init``).
+def first_conv_layer(model: LoadedModel) -> str:
+    """The first ``nn.Conv2d`` the forward runs (the one that sees pixels), by module name.
 
     Raises:
-        ValueError: the model has no convolution.
+        ValueError: the forward runs no ``nn.Conv2d`` (a functional ``F.conv2d`` has no module
+            whose filters a twin could share).
     """
-    layer = first_conv_layer(model)
+    for layer in model.layers:
+        if isinstance(model.module_of(layer.name), nn.Conv2d):
+            return str(layer.module)
+    raise ValueError("the model runs no nn.Conv2d module, so it has no first-layer filters")
+
+
+def compare_first_layer_filters(model: nn.Module, twin: nn.Module, layer: str) -> FilterComparison:
+    """Filter banks of conv module ``layer`` of ``model`` and of ``twin`` (see ``random_init``)."""
     trained = filter_bank(layer, model.get_submodule(layer))
     random = filter_bank(layer, twin.get_submodule(layer))
     return FilterComparison(

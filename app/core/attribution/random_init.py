@@ -28,11 +28,21 @@ def random_init_copy(
 ) -> nn.Module:
     """The architecture with its own initialisation drawn under ``seed``, in eval mode, no grads.
 
-    The global random state is left as it was, so the twin is reproducible and harmless.
+    A spec's entry point may hand back weights of its own (a pretrained network, a builder that
+    seeds itself), so after building, every module that can draw its parameters afresh
+    (``reset_parameters``: convs, linears, norms, …) does so under ``seed``, in module order: for
+    a plain architecture exactly what its constructor drew. Parameters no module resets (a bare
+    layer-scale ``nn.Parameter``) keep the builder's values. The global random state is left as
+    it was, so the twin is reproducible and harmless.
     """
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
         twin = build()
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            for module in twin.modules():
+                reset = getattr(module, "reset_parameters", None)
+                if callable(reset):
+                    reset()
     return twin.eval().requires_grad_(False).to(device)
 
 
@@ -41,15 +51,3 @@ def trained_copy(model: nn.Module, build: ModelFactory) -> nn.Module:
     copy = build()
     copy.load_state_dict(model.state_dict(), strict=True)
     return copy.eval().requires_grad_(False).to(next(model.parameters()).device)
-
-
-def first_conv_layer(model: nn.Module) -> str:
-    """Dotted name of the first ``Conv2d`` in registration order (the one that sees pixels).
-
-    Raises:
-        ValueError: the model has no convolution.
-    """
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Conv2d):
-            return name
-    raise ValueError("the model has no Conv2d layer")

@@ -90,11 +90,12 @@ class AttributionResources:
 
         return self._once("twin", model, build)
 
-    def first_layer_filters(self, model: LoadedModel) -> FilterComparison:
+    def first_layer_filters(self, model: LoadedModel, layer: str) -> FilterComparison:
+        """Conv module ``layer`` (``first_conv_layer``) of the model beside its random twin's."""
         return self._once(
             "filters",
             model,
-            lambda: compare_first_layer_filters(model.module, self.random_twin(model)),
+            lambda: compare_first_layer_filters(model.module, self.random_twin(model), layer),
         )
 
     def top_patches(self, model: LoadedModel) -> TopPatchSet:

@@ -63,3 +63,32 @@ def test_model_unchanged_and_bad_channels_rejected() -> None:
             model, "block", 4, TINY_INPUT_SHAPE, MEAN, STD, FeatureVisOptions(steps=1)
         )
     assert_unchanged(model, before)
+
+
+class ReluBlockNet(torch.nn.Module):
+    """A block ending in ``F.relu`` whose channel 0 is silent on grey noise (bias -0.5)."""
+
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 2, 3, padding=1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.relu(self.conv(x))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = self.Block()
+        self.head = torch.nn.Linear(2, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.block(x).mean((2, 3)))
+
+
+def test_a_block_ending_in_a_functional_relu_optimises_the_relus_input() -> None:
+    torch.manual_seed(0)
+    model = ReluBlockNet().eval()
+    with torch.no_grad():
+        model.block.conv.bias.copy_(torch.tensor([-0.5, 0.0]))
+    result = visualize_channel(model, "block", 0, TINY_INPUT_SHAPE, MEAN, STD, FAST)
+    assert result.start_activation < -0.2 < 0.1 < result.final_activation

@@ -92,8 +92,25 @@ def test_full_queue_and_failures(tmp_path) -> None:
             jobs.request("b", blocked)
         release.set()
         wait_until_idle(jobs)
-        with pytest.raises(FeatureVisFailedError, match="out of memory"):
+        with pytest.raises(FeatureVisFailedError, match="out of memory") as failed:
             jobs.request("a", blocked)
+        assert not failed.value.invalid  # the server's fault: a 500
         assert jobs.request("a", blocked) is None  # reported once, then retried
+    finally:
+        jobs.shutdown()
+
+
+def test_a_value_error_marks_the_request_invalid(tmp_path) -> None:
+    jobs = FeatureVisJobs(FeatureVisStore(tmp_path))
+
+    def unreachable() -> StoredFeatureVis:
+        raise ValueError("layer 'dark.0' did not run for this input")
+
+    try:
+        assert jobs.request("a", unreachable) is None
+        wait_until_idle(jobs)
+        with pytest.raises(FeatureVisFailedError, match="did not run") as failed:
+            jobs.request("a", unreachable)
+        assert failed.value.invalid  # the model's, not the server's: a 422
     finally:
         jobs.shutdown()

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from app.core.attribution.hooks import LayerTap, class_index_of, forward_to_layer
+from app.core.attribution.hooks import LayerNotRunError, LayerTap, class_index_of, forward_to_layer
 from tests.helpers import tiny_cnn, tiny_inputs
 
 
@@ -68,3 +68,35 @@ def test_unknown_layers_and_classes() -> None:
     assert class_index_of(logits, 2) == 2
     with pytest.raises(ValueError):
         class_index_of(logits, 3)
+
+
+class Routed(nn.Module):
+    """fx cannot trace the branch, so the program falls back to module hooks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.relu = nn.ReLU(inplace=True)
+        self.bright = nn.Conv2d(4, 2, 1)
+        self.dark = nn.Conv2d(4, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.conv(x))
+        return (self.bright(x) if x.mean() > 0.5 else self.dark(x)).mean((2, 3))
+
+
+def test_hooked_programs_tap_an_in_place_modules_real_input() -> None:
+    model = Routed().eval().requires_grad_(False)
+    image = tiny_inputs(1)
+    before_relu = forward_to_layer(model, "relu", image, use_input=True)
+    with torch.no_grad():
+        torch.testing.assert_close(before_relu, model.conv(image), rtol=0, atol=0)
+    assert float(before_relu.min()) < 0  # not the ReLU's output, which overwrote it
+    assert sum(len(module._forward_pre_hooks) for module in model.modules()) == 0
+
+
+def test_a_layer_the_forward_skips_is_a_clear_value_error() -> None:
+    model = Routed().eval()
+    with pytest.raises(LayerNotRunError, match="'bright' did not run"):
+        forward_to_layer(model, "bright", torch.zeros(1, 3, 8, 8))
+    assert issubclass(LayerNotRunError, ValueError)

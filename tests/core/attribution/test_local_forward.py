@@ -4,7 +4,14 @@ import pytest
 import torch
 from torch import nn
 
-from app.core.attribution.local_forward import Change, affected, chain_of, crop_for, propagate
+from app.core.attribution.local_forward import (
+    Change,
+    affected,
+    chain_of,
+    clean_maps,
+    crop_for,
+    propagate,
+)
 from app.core.attribution.occlusion import occlusion
 from app.core.receptive_field import ReceptiveField
 from app.core.registry import ModelRegistry
@@ -81,8 +88,83 @@ def test_lenet_local_occlusion_matches(registry: ModelRegistry) -> None:
     torch.testing.assert_close(local.drops, full.drops, rtol=1e-4, atol=1e-5)
 
 
+class InPlaceNet(nn.Module):
+    """Real code's habits: an in-place LeakyReLU module (not idempotent, unlike ReLU), ``x.mul_``
+    between two children, an adaptive pool whose windows depend on the map's size, and
+    ``torch.flatten`` before the classifier."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 3, 3, padding=1)
+        self.act = nn.LeakyReLU(0.1, inplace=True)
+        self.conv2 = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(2)
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.conv1(x))
+        x.mul_(2.0)
+        x = self.pool(self.conv2(x))
+        return self.fc(torch.flatten(x, 1))
+
+
+def seeded(model: nn.Module, seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    for parameter in model.parameters():
+        nn.init.normal_(parameter, std=0.5)
+    return model.double().eval()
+
+
+def test_in_place_ops_stay_inside_stages_and_never_touch_the_clean_maps() -> None:
+    model = seeded(InPlaceNet(), 4)
+    stages = chain_of(model, (1, 8, 8))
+    assert [(stage.name, stage.field is not None) for stage in stages] == [
+        ("conv1", True),
+        ("act", True),
+        ("mul_+conv2", True),  # x.mul_ overwrites act's output, which conv2 then reads
+        ("pool", False),  # 4×4 → 2×2 windows would change size on a crop: the probe refuses it
+        ("flatten", False),
+        ("fc", False),
+    ]
+    image = torch.randn(1, 1, 8, 8, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    with torch.no_grad():
+        maps = clean_maps(stages, image)
+        torch.testing.assert_close(maps[1], model.conv1(image), rtol=0, atol=0)
+        torch.testing.assert_close(maps[-1], model(image.clone()), rtol=0, atol=0)
+    fill = torch.tensor([0.7], dtype=torch.float64)
+    local = occlusion(model, image[0], (3, 3), (1, 1), fill, batch_size=7)
+    full = occlusion(model, image[0], (3, 3), (1, 1), fill, local=False)
+    torch.testing.assert_close(local.drops, full.drops, rtol=0, atol=1e-12)
+
+
+def test_changes_no_unit_sees_are_dropped() -> None:
+    """A strided 1×1 conv skips every other row; an unpadded stride-2 3×3 conv on an even map
+    never reaches its last row. Windows there change nothing, and crops must not shift."""
+    model = seeded(
+        nn.Sequential(
+            nn.Conv2d(1, 2, 1, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(2, 2, 3, stride=2),
+            nn.Flatten(),
+            nn.Linear(18, 2),
+        ),
+        6,
+    )
+    local_stages = [stage.field is not None for stage in chain_of(model, (1, 16, 16))]
+    assert local_stages == [True, True, True, False, False]
+    image = torch.randn(1, 16, 16, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    fill = torch.zeros(1, dtype=torch.float64)
+    local = occlusion(model, image, (2, 2), (1, 1), fill, batch_size=9)
+    full = occlusion(model, image, (2, 2), (1, 1), fill, local=False)
+    torch.testing.assert_close(local.drops, full.drops, rtol=0, atol=1e-12)
+    single = occlusion(model, image, (1, 1), (1, 1), fill)
+    assert float(single.drops[1::2].abs().max()) < 1e-12  # odd rows: unseen by the 1×1 conv
+    assert float(single.drops[:, 13:].abs().max()) < 1e-12  # columns 13-15: past the last unit
+    assert float(single.drops[::2, :13].abs().min()) > 0
+
+
 class Branching(nn.Module):
-    """conv → relu, but the relu also sees the input: not a chain."""
+    """conv → relu, but the relu also sees the input: conv and the add are one stage."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -93,8 +175,24 @@ class Branching(nn.Module):
         return self.relu(self.conv(x) + x)
 
 
-def test_models_that_are_not_chains_are_recognised() -> None:
-    assert chain_of(Branching(), (1, 6, 6)) is None
+class Untraceable(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) if x.mean() > 0 else -self.conv(x)
+
+
+def test_chains_are_read_from_the_graph() -> None:
+    branching = chain_of(Branching(), (1, 6, 6))
+    assert [(stage.name, stage.field.size) for stage in branching] == [
+        ("conv+add", (3, 3)),
+        ("relu", (1, 1)),
+    ]
+    assert chain_of(Untraceable(), (1, 6, 6)) is None
+    head_only = nn.Sequential(nn.Flatten(), nn.Linear(36, 2))
+    assert chain_of(head_only, (1, 6, 6)) is None  # no local first stage: nothing to crop
     stages = chain_of(tiny_cnn(), (3, 8, 8))
     assert [stage.name for stage in stages] == [
         "features.0",

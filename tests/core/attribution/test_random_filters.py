@@ -3,9 +3,16 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
-from app.core.attribution.random_filters import compare_first_layer_filters, neighbour_correlation
-from app.core.attribution.random_init import first_conv_layer, random_init_copy, trained_copy
+from app.core.attribution.random_filters import (
+    compare_first_layer_filters,
+    first_conv_layer,
+    neighbour_correlation,
+)
+from app.core.attribution.random_init import random_init_copy, trained_copy
+from app.core.layer_program import program_of
+from app.core.registry import LoadedModel, describe_layers
 from tests.helpers import TinyCNN, tiny_cnn
 
 
@@ -35,6 +42,17 @@ def test_random_twin_is_reproducible_fresh_and_leaves_the_global_rng_alone() -> 
     assert not any(p.requires_grad for p in first.parameters())
 
 
+def test_a_builder_that_brings_its_own_weights_still_gives_a_fresh_twin() -> None:
+    """A spec's entry point may return trained (or self-seeded) weights; the twin must not."""
+    trained = tiny_cnn(seed=0)
+    twin = random_init_copy(lambda: tiny_cnn(seed=0), seed=3)
+    fresh = random_init_copy(TinyCNN, seed=3)
+    for name, value in twin.state_dict().items():
+        assert torch.equal(value, fresh.state_dict()[name]), name
+    assert not torch.equal(twin.features[0].weight, trained.features[0].weight)
+    assert not torch.equal(twin.features[1].running_var, trained.features[1].running_var)
+
+
 def test_trained_copy_holds_the_same_weights_in_a_separate_module() -> None:
     model = tiny_cnn()
     copy = trained_copy(model, TinyCNN)
@@ -45,11 +63,36 @@ def test_trained_copy_holds_the_same_weights_in_a_separate_module() -> None:
     assert not copy.training
 
 
-def test_comparison_uses_the_first_convolution_of_both() -> None:
+class LateStem(nn.Module):
+    """The head conv is registered first, but the stem conv is the one that sees pixels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Conv2d(4, 2, 1)
+        self.stem = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stem(x)).mean((2, 3))
+
+
+def loaded(module: nn.Module) -> LoadedModel:
+    program = program_of(module.eval())
+    layers = describe_layers(program, (3, 8, 8))
+    return LoadedModel(None, module, ["a", "b"], torch.device("cpu"), layers, "", program)  # type: ignore[arg-type]
+
+
+def test_the_first_convolution_is_the_first_one_the_forward_runs() -> None:
+    assert first_conv_layer(loaded(LateStem())) == "stem"
+    assert first_conv_layer(loaded(tiny_cnn())) == "features.0"
+    with pytest.raises(ValueError, match=r"no nn\.Conv2d"):
+        first_conv_layer(loaded(nn.Sequential(nn.Flatten(), nn.Linear(192, 2))))
+
+
+def test_comparison_uses_that_convolution_of_both() -> None:
     model = tiny_cnn()
     twin = random_init_copy(TinyCNN, seed=0)
-    comparison = compare_first_layer_filters(model, twin)
-    assert first_conv_layer(model) == comparison.layer == "features.0"
+    comparison = compare_first_layer_filters(model, twin, "features.0")
+    assert comparison.layer == "features.0"
     np.testing.assert_array_equal(
         comparison.trained.weight, model.features[0].weight.detach().numpy()
     )
@@ -57,5 +100,3 @@ def test_comparison_uses_the_first_convolution_of_both() -> None:
     assert comparison.trained_neighbour_correlation == pytest.approx(
         neighbour_correlation(model.features[0].weight.detach().numpy())
     )
-    with pytest.raises(ValueError, match="no Conv2d"):
-        first_conv_layer(torch.nn.Linear(2, 2))
