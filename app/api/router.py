@@ -9,6 +9,7 @@ from app.api.routes import (
     filters,
     gallery,
     health,
+    layer_math,
     learned_features,
     lessons,
     models,
@@ -35,5 +36,6 @@ for module in (
     learned_features,
     sessions,
     units,
+    layer_math,
 ):
     api_router.include_router(module.router)

@@ -113,7 +113,7 @@ class UnitMath:
         return abs(self.value - self.recomputed)
 
 
-def _padding_of(conv: nn.Conv2d) -> tuple[int, int, int, int]:
+def conv_padding(conv: nn.Conv2d) -> tuple[int, int, int, int]:
     """(left, right, top, bottom) the conv pads by itself ("same" included)."""
     if isinstance(conv.padding, str):
         if conv.padding == "valid":
@@ -163,7 +163,7 @@ def _conv(conv: nn.Conv2d, source: Tensor, c: int, y: int, x: int) -> dict[str, 
     rows = range(y * sh, y * sh + dh * (kh - 1) + 1, dh)
     cols = range(x * sw, x * sw + dw * (kw - 1) + 1, dw)
     window, positions, outside = _window(
-        source, _padding_of(conv), conv.padding_mode, rows, cols, channels
+        source, conv_padding(conv), conv.padding_mode, rows, cols, channels
     )
     weights = conv.weight[c].detach()
     products = window.double() * weights.double()

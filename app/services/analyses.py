@@ -35,6 +35,7 @@ from app.services.shared_records import SharedRecords
 __all__ = ["AnalysisNotFoundError", "AnalysisRecord", "AnalysisService", "make_analysis_id"]
 
 V = TypeVar("V")
+T = TypeVar("T")
 
 
 class AnalysisNotFoundError(KeyError):
@@ -202,6 +203,14 @@ class AnalysisService:
         model = self.model_of(record)
         batch = record.input.unsqueeze(0).to(model.device)
         return await self.queue.run(explain_unit, model.program, batch, layer, unit)
+
+    async def layer_math(
+        self, record: AnalysisRecord, view: Callable[..., T], layer: str, *unit: int
+    ) -> T:
+        """A layer-arithmetic view (im2col, folded batch norm) of one unit of this analysis."""
+        model = self.model_of(record)
+        batch = record.input.unsqueeze(0).to(model.device)
+        return await self.queue.run(view, model.program, batch, layer, *unit)
 
     async def atlas(self, record: AnalysisRecord, layer: str) -> Atlas:
         """The layer's atlas PNG with its per-tile ranges (encoded once, then cached)."""
