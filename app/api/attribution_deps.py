@@ -26,7 +26,10 @@ async def attribution_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """One ``AttributionResources`` per app; its background worker stops with the app."""
     settings = app.state.settings
     resources = AttributionResources(
-        settings.models_dir, settings.feature_vis_dir, settings.feature_vis_queue_size
+        settings.models_dir,
+        settings.feature_vis_dir,
+        settings.feature_vis_queue_size,
+        settings.live_occlusion_cache_bytes,
     )
     app.state.attribution = resources
     try:

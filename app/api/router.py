@@ -12,6 +12,7 @@ from app.api.routes import (
     layer_math,
     learned_features,
     lessons,
+    live_occlusion,
     models,
     pages,
     playground,
@@ -37,5 +38,6 @@ for module in (
     sessions,
     units,
     layer_math,
+    live_occlusion,
 ):
     api_router.include_router(module.router)

@@ -6,7 +6,7 @@ server (see ``app.core.attribution.colormap``), so one request gives the numbers
 
 from pydantic import BaseModel, Field
 
-from app.api.schemas import AtlasOut, BoxOut, InputShape
+from app.api.schemas import AtlasOut, BoxOut, InputShape, PredictionOut
 
 PNG_DATA_URL = "a PNG as a data: URL (coloured server-side), ready for an <img src>"
 
@@ -131,3 +131,15 @@ class FirstLayerFiltersOut(BaseModel):
     random_seed: int
     trained: FilterBankOut
     random: FilterBankOut
+
+
+class LiveOcclusionOut(BaseModel):
+    analysis_id: str
+    top: int
+    left: int
+    size: int
+    class_index: int
+    label: str
+    score: float = Field(description="the class's logit with the square in place")
+    clean_score: float = Field(description="the class's logit without it")
+    predictions: list[PredictionOut] = Field(description="top-5 with the square in place")

@@ -147,19 +147,18 @@ def _full_scores(
     return torch.cat(scores)
 
 
-def _local_scores(
+def _local_logits(
     stages: list[Stage],
     maps: list[torch.Tensor],
     regions: list[Region],
     fill_column: torch.Tensor,
-    index: int,
     batch_size: int,
 ) -> torch.Tensor:
-    """Scores of the occluded copies: crops through the first stages, full maps after."""
+    """Logits of the occluded copies: crops through the first stages, full maps after."""
     middle = regions[len(regions) // 2]
     shares = local_shares(stages, maps, middle)
     switch = next((i for i, share in enumerate(shares) if share > LOCAL_SHARE), len(shares))
-    scores = []
+    logits = []
     for start in range(0, len(regions), batch_size):
         chunk = regions[start : start + batch_size]
         changes: list[Change | None] = [
@@ -171,8 +170,79 @@ def _local_scores(
         batch = paste(maps[switch], changes)
         for stage in stages[switch:]:
             batch = stage.module(batch)
-        scores.append(batch[:, index])
-    return torch.cat(scores)
+        logits.append(batch)
+    return torch.cat(logits)
+
+
+def _local_scores(
+    stages: list[Stage],
+    maps: list[torch.Tensor],
+    regions: list[Region],
+    fill_column: torch.Tensor,
+    index: int,
+    batch_size: int,
+) -> torch.Tensor:
+    return _local_logits(stages, maps, regions, fill_column, batch_size)[:, index]
+
+
+@dataclass
+class LiveOcclusion:
+    """One model's clean forward kept for one image, so each dragged square costs only what it
+    changes (the same exact local recomputation as the occlusion map)."""
+
+    model: nn.Module
+    image: torch.Tensor  # (C, H, W) on the model's device
+    stages: list[Stage] | None
+    maps: list[torch.Tensor] | None
+    logits: torch.Tensor  # clean logits (1, K)
+
+    @property
+    def nbytes(self) -> int:
+        held = [self.image, self.logits, *(self.maps or [])]
+        return sum(tensor.numel() * tensor.element_size() for tensor in held)
+
+
+def live_occlusion(model: nn.Module, inputs: torch.Tensor) -> LiveOcclusion:
+    """Prepare an image for live occlusion: its clean stage maps (or none: full forwards)."""
+    channels, height, width = inputs.shape
+    image = inputs.detach().to(model_device(model), model_dtype(model))
+    stages = chain_of(model, (channels, height, width))
+    with torch.inference_mode():
+        if stages:
+            maps = clean_maps(stages, image.unsqueeze(0))
+            return LiveOcclusion(model, image, stages, maps, maps[-1])
+        return LiveOcclusion(model, image, None, None, model(image.unsqueeze(0)))
+
+
+def occluded_logits(
+    live: LiveOcclusion, top: int, left: int, size: int, fill: torch.Tensor
+) -> torch.Tensor:
+    """(K,) logits of the image with a ``size``×``size`` square at (top, left) filled, cut at the
+    image's edges; equal to a full forward of that image up to float rounding.
+
+    Raises:
+        ValueError: the square lies outside the image, or the fill does not fit.
+    """
+    channels, height, width = live.image.shape
+    if not (0 <= top < height and 0 <= left < width and size >= 1):
+        raise ValueError(f"the square must start inside the {height}×{width} input")
+    region = ((top, min(top + size, height) - 1), (left, min(left + size, width) - 1))
+    fill_column = fill.to(live.image.device, live.image.dtype).reshape(-1, 1, 1)
+    if fill_column.shape[0] not in (1, channels):
+        raise ValueError(f"fill needs 1 or {channels} values, got {fill_column.shape[0]}")
+    with torch.inference_mode():
+        if live.stages and live.maps:
+            return _local_logits(live.stages, live.maps, [region], fill_column, 1)[0]
+        return _full_logits(live.model, live.image, region, fill_column)[0]
+
+
+def _full_logits(
+    model: nn.Module, image: torch.Tensor, region: Region, fill_column: torch.Tensor
+) -> torch.Tensor:
+    (top, bottom), (left, right) = region
+    batch = image.unsqueeze(0).clone()
+    batch[0, :, top : bottom + 1, left : right + 1] = fill_column
+    return model(batch)
 
 
 def _pixel_map(

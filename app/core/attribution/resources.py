@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import torch
 from torch import nn
 
 from app.core.attribution.feature_vis import FeatureVisOptions, visualize_channel
@@ -20,9 +21,11 @@ from app.core.attribution.feature_vis_store import (
     StoredFeatureVis,
     feature_vis_key,
 )
+from app.core.attribution.occlusion import LiveOcclusion, live_occlusion
 from app.core.attribution.random_filters import FilterComparison, compare_first_layer_filters
 from app.core.attribution.random_init import architecture_factory, random_init_copy, trained_copy
 from app.core.attribution.top_patches import TopPatchesError, TopPatchSet, load_top_patches
+from app.core.cache import ByteLRU
 from app.core.layer_program import program_of
 from app.core.registry import LoadedModel
 
@@ -67,8 +70,16 @@ def private_copy(model: LoadedModel) -> nn.Module:
 class AttributionResources:
     """Per-model caches and the feature-visualization worker of one app."""
 
-    def __init__(self, models_dir: Path, feature_vis_dir: Path, feature_vis_queue: int) -> None:
+    def __init__(
+        self,
+        models_dir: Path,
+        feature_vis_dir: Path,
+        feature_vis_queue: int,
+        live_occlusion_bytes: int = 128 * 1024 * 1024,
+    ) -> None:
         self.models_dir = models_dir
+        # One image's clean forward per analysis being occluded live (a student dragging).
+        self.live: ByteLRU[LiveOcclusion] = ByteLRU(live_occlusion_bytes, lambda live: live.nbytes)
         self.jobs = FeatureVisJobs(FeatureVisStore(feature_vis_dir), max_pending=feature_vis_queue)
         self._cache: dict[tuple[str, str], object] = {}
         self._lock = threading.RLock()  # a builder may need another cached item
@@ -134,6 +145,16 @@ class AttributionResources:
             return render_feature_vis(model, copy, layer, channel, options, self.jobs.store)
 
         return self.jobs.request(model_feature_vis_key(model, layer, channel, options), compute)
+
+    def live_occlusion(
+        self, model: LoadedModel, analysis_id: str, inputs: torch.Tensor
+    ) -> LiveOcclusion:
+        """The analysis's image prepared for live occlusion (kept while it is being dragged on)."""
+        live = self.live.get(analysis_id)
+        if live is None:
+            live = live_occlusion(model.module, inputs)
+            self.live.put(analysis_id, live)
+        return live
 
     def close(self) -> None:
         self.jobs.shutdown()
