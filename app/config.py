@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.paths import CACHE_DIR, DATA_DIR, MODELS_DIR
@@ -58,9 +58,13 @@ class Settings(BaseSettings):
     mmap_threshold_bytes: int = Field(0, ge=0)
 
     # Caches (bytes).
-    analysis_cache_bytes: int = Field(256 * 1024 * 1024, ge=0)
-    activation_cache_bytes: int = Field(768 * 1024 * 1024, ge=0)
-    atlas_cache_bytes: int = Field(128 * 1024 * 1024, ge=0)
+    # Sized for a class of 60 within 1 GiB of RSS: records also live on disk, and a layer's maps
+    # are recomputed from the stored input when they fall out (a forward up to that layer).
+    analysis_cache_bytes: int = Field(64 * 1024 * 1024, ge=0)
+    activation_cache_bytes: int = Field(256 * 1024 * 1024, ge=0)
+    atlas_cache_bytes: int = Field(64 * 1024 * 1024, ge=0)
+    # Clean forwards kept for students dragging a square over their image (live occlusion).
+    live_occlusion_cache_bytes: int = Field(128 * 1024 * 1024, ge=0)
 
     cors_origins: list[str] = Field(default_factory=list)
 
@@ -96,6 +100,33 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = Field(6 * 3600, ge=60)
     sse_heartbeat_seconds: float = Field(15.0, gt=0)
     sse_max_stream_seconds: float = Field(1800.0, gt=0)
+    # Presenter sessions on a network you do not trust (docs/security.md): `session_ttl_seconds`
+    # is a session's longest life; without a presenter view or heartbeat it ends after
+    # `session_idle_seconds`. Sessions and followers are capped per client address (a class
+    # behind one NAT shares one address) and followers per session, so one client cannot lock a
+    # class out. With `presenter_key` set, creating or driving a session needs it (hosted classes).
+    sessions_per_client: int = Field(4, ge=1)
+    session_idle_seconds: int = Field(900, ge=10)
+    followers_per_session: int = Field(200, ge=1)
+    followers_per_client: int = Field(100, ge=1)
+    presenter_key: SecretStr | None = None
+    # A request head (request line + headers) must arrive within this many seconds of the
+    # connection opening (on a kept-alive connection: of the next request's first byte); the
+    # HTTP protocol enforces it (app/http_protocol.py), because uvicorn has no such timeout.
+    request_head_timeout_seconds: float = Field(10.0, gt=0)
+
+    # Hostile input (docs/security.md, app/services/decoding.py): uploads are decoded by
+    # `decode_workers` worker processes, never in an inference slot; a decode past
+    # `decode_timeout_seconds` is killed. No request may raise memory by more than
+    # `request_memory_bytes`: a worker's address space is capped at its idle size plus that, and
+    # images whose mode needs more are refused from their header. Progressive JPEGs with more than
+    # `max_jpeg_scans` scans are refused unread (0 = no check). Bodies that are not image uploads
+    # (JSON) are capped at `max_json_body_bytes` (the playground's largest is ~150 KB).
+    decode_workers: int = Field(4, ge=1, le=64)
+    decode_timeout_seconds: float = Field(3.0, gt=0)
+    request_memory_bytes: int = Field(256 * 1024 * 1024, ge=16 * 1024 * 1024)
+    max_jpeg_scans: int = Field(100, ge=0)
+    max_json_body_bytes: int = Field(256 * 1024, ge=1024)
 
     # Attribution: SmoothGrad's default noisy copies; feature visualizations cached on disk and
     # computed by a background worker with at most `feature_vis_queue_size` jobs waiting.
