@@ -17,6 +17,7 @@ from app.api.routes import (
     pages,
     playground,
     receptive_field,
+    self_checks,
     sessions,
     units,
 )
@@ -39,5 +40,6 @@ for module in (
     units,
     layer_math,
     live_occlusion,
+    self_checks,
 ):
     api_router.include_router(module.router)
