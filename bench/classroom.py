@@ -19,6 +19,7 @@ import os
 import random
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -213,7 +214,12 @@ def main() -> int:
             ),
         ]
         for label, workers, env in setups:
-            with running_server_process(env=env, workers=workers) as server:
+            with (
+                tempfile.TemporaryDirectory() as data_dir,  # a cold class: no stored records
+                running_server_process(
+                    env={**env, "CONVLENS_DATA_DIR": data_dir}, workers=workers
+                ) as server,
+            ):
                 base = server.base_url
                 for phase in ("cold", "warm"):
                     loads.append(f"{label} {phase}: {os.getloadavg()[0]:.1f}")
