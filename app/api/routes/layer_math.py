@@ -1,6 +1,7 @@
 """A conv layer as one matrix product (im2col), folded with its batch norm, and the model's
 depthwise-separable pairs against full convolutions — the network's own numbers."""
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated
 
@@ -13,11 +14,22 @@ from app.api.schemas import error_responses
 from app.api.schemas_layer_math import FoldedOut, Im2colOut, SeparableOut, SeparablePairOut
 from app.core.layer_math import fold_batchnorm, im2col_unit, separable_pairs
 from app.core.unit_math import UnitError
+from app.services.analyses import AnalysisRecord, AnalysisService
 
 router = APIRouter(tags=["layer arithmetic"])
 
 UnitIndex = Annotated[int, Query(ge=0, le=1_000_000)]
 UNIT = "/api/v1/analyses/{analysis_id}/layers/{layer}"
+
+
+async def _unit_view(
+    record: AnalysisRecord, layer: str, service: AnalysisService, view: Callable, unit: tuple
+) -> dict:
+    try:
+        result = await service.layer_math(record, view, layer, *unit)
+    except UnitError as error:
+        raise ApiError(422, "not_applicable", str(error)) from error
+    return {"analysis_id": record.analysis_id, **asdict(result)}
 
 
 @router.get(f"{UNIT}/im2col", response_model=Im2colOut, responses=error_responses(404, 422, 503))
@@ -31,11 +43,7 @@ async def im2col(
     x: UnitIndex = 0,
 ) -> Im2colOut:
     """The conv layer as unfolded input × filter matrix: this unit's row, its filter's column."""
-    try:
-        unit = await service.layer_math(record, im2col_unit, layer.name, channel, y, x)
-    except UnitError as error:
-        raise ApiError(422, "not_applicable", str(error)) from error
-    return Im2colOut(analysis_id=record.analysis_id, **asdict(unit))
+    return Im2colOut(**await _unit_view(record, layer.name, service, im2col_unit, (channel, y, x)))
 
 
 @router.get(f"{UNIT}/folded", response_model=FoldedOut, responses=error_responses(404, 422, 503))
@@ -49,11 +57,8 @@ async def folded(
     x: UnitIndex = 0,
 ) -> FoldedOut:
     """The conv's filter folded with the batch norm after it, and the unit computed both ways."""
-    try:
-        unit = await service.layer_math(record, fold_batchnorm, layer.name, channel, y, x)
-    except UnitError as error:
-        raise ApiError(422, "not_applicable", str(error)) from error
-    return FoldedOut(analysis_id=record.analysis_id, **asdict(unit))
+    unit = (channel, y, x)
+    return FoldedOut(**await _unit_view(record, layer.name, service, fold_batchnorm, unit))
 
 
 @router.get(

@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 
 from app.api.deps import ModelDep, RegistryDep, SettingsDep
-from app.api.routes.receptive_field import box_out
+from app.api.routes.receptive_field import field_numbers
 from app.api.schemas import (
     InputShape,
     LayerOut,
@@ -23,15 +23,7 @@ router = APIRouter(prefix="/api/v1/models", tags=["models"])
 def receptive_field_out(field: LayerReceptiveField) -> ReceptiveFieldOut:
     if field.rf is None:
         return ReceptiveFieldOut(size=[], jump=[], start=[], diagnostic=field.diagnostic)
-    rf = field.rf
-    return ReceptiveFieldOut(
-        size=list(rf.size),
-        jump=list(rf.jump),
-        start=list(rf.start),
-        is_global=rf.is_global,
-        gated=rf.gated,
-        seen=box_out(rf.seen) if rf.seen is not None else None,
-    )
+    return ReceptiveFieldOut(**field_numbers(field.rf))
 
 
 def layer_out(layer: LayerInfo) -> LayerOut:

@@ -7,13 +7,25 @@ from fastapi import APIRouter, Query
 from app.api.deps import ModelDep, ModelLayerDep
 from app.api.errors import ApiError
 from app.api.schemas import BoxOut, InputShape, ReceptiveFieldBoxOut, error_responses
-from app.core.receptive_field import Box, clip_box, receptive_field_box
+from app.core.receptive_field import Box, ReceptiveField, clip_box, receptive_field_box
 
 router = APIRouter(prefix="/api/v1/models/{model_id}/layers/{layer}", tags=["receptive fields"])
 
 
 def box_out(box: Box) -> BoxOut:
     return BoxOut(top=box.top, left=box.left, bottom=box.bottom, right=box.right)
+
+
+def field_numbers(rf: ReceptiveField) -> dict[str, object]:
+    """The numbers of a receptive field, as both the model card and the unit box report them."""
+    return {
+        "size": list(rf.size),
+        "jump": list(rf.jump),
+        "start": list(rf.start),
+        "is_global": rf.is_global,
+        "gated": rf.gated,
+        "seen": box_out(rf.seen) if rf.seen is not None else None,
+    }
 
 
 @router.get(
@@ -47,11 +59,6 @@ async def unit_receptive_field(
         x=x,
         box=box_out(box),
         clipped=box_out(clip_box(box, in_h, in_w)),
-        size=list(rf.size),
-        jump=list(rf.jump),
-        start=list(rf.start),
-        is_global=rf.is_global,
-        gated=rf.gated,
-        seen=box_out(rf.seen) if rf.seen is not None else None,
+        **field_numbers(rf),
         input=InputShape(channels=channels, height=in_h, width=in_w),
     )
