@@ -1,9 +1,12 @@
-"""Pure ASGI middleware that stamps headers on every response: request ids, security headers."""
+"""Pure ASGI middleware that stamps headers on every response: request ids, security headers,
+redirects that never echo the Host header; and the origin checks that refuse other sites' writes."""
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -20,6 +23,63 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"permissions-policy", b"camera=(self), microphone=(), geolocation=()"),
 ]
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalized_origin(value: str) -> str | None:
+    """`scheme://host[:port]` in lower case, without a default port; None when `value` is not an
+    http(s) origin (`null`, a path, garbage)."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    shown_port = "" if port in (None, DEFAULT_PORTS[parts.scheme]) else f":{port}"
+    return f"{parts.scheme}://{host}{shown_port}"
+
+
+def own_origin(scope: Scope) -> str | None:
+    """The origin a request was addressed to: its scheme and `Host` (else the server's address)."""
+    host = Headers(scope=scope).get("host")
+    if host is None and scope.get("server"):
+        host = "{}:{}".format(*scope["server"])
+    return normalized_origin(f"{scope.get('scheme', 'http')}://{host}")
+
+
+def foreign_origin(scope: Scope, trusted: Iterable[str]) -> str | None:
+    """Who sent a request from another site's page, or None for the page itself and plain clients.
+
+    Browsers send `Origin` with every cross-site write, so a write whose `Origin` is neither this
+    server (as addressed) nor one of `trusted` came from another page (CSRF). A request without
+    `Origin` is refused only when the browser marks it `Sec-Fetch-Site: cross-site`; curl and
+    scripts send neither header.
+    """
+    headers = Headers(scope=scope)
+    origin = headers.get("origin")
+    if origin is None:
+        return "another site" if headers.get("sec-fetch-site") == "cross-site" else None
+    allowed = {own_origin(scope), *(normalized_origin(item) for item in trusted)} - {None}
+    return None if normalized_origin(origin) in allowed else origin
+
+
+def relative_redirect(location: str, scope: Scope) -> str:
+    """`location` as a path when it points back at this server as addressed, else unchanged.
+
+    Starlette builds absolute redirect URLs (trailing-slash redirects) from the `Host` header, so
+    a forged Host would come back as a redirect to another site; a path cannot. Leading slashes
+    are collapsed so the path never reads as a host (`//evil.example`).
+    """
+    parts = urlsplit(location)
+    points_here = normalized_origin(f"{parts.scheme}://{parts.netloc}") == own_origin(scope)
+    if not parts.netloc or not points_here:
+        return location
+    path = "/" + parts.path.lstrip("/\\")
+    return urlunsplit(("", "", path, parts.query, parts.fragment))
 
 
 def sanitize_request_id(raw: str | None) -> str:
@@ -66,7 +126,8 @@ class RequestIdMiddleware:
 
 
 class SecurityHeadersMiddleware:
-    """Adds the CSP (no inline scripts), nosniff and frame protections to every response."""
+    """Adds the CSP (no inline scripts), nosniff and frame protections to every response, and
+    makes redirects back to this server relative (`relative_redirect`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -75,4 +136,16 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, sending_headers(send, SECURITY_HEADERS, override=False))
+        stamped = sending_headers(send, SECURITY_HEADERS, override=False)
+
+        async def send_relative_redirects(message: Message) -> None:
+            if message["type"] == "http.response.start" and 300 <= message["status"] < 400:
+                message["headers"] = [
+                    (key, relative_redirect(value.decode("latin-1"), scope).encode("latin-1"))
+                    if key.lower() == b"location"
+                    else (key, value)
+                    for key, value in message.get("headers", [])
+                ]
+            await stamped(message)
+
+        await self.app(scope, receive, send_relative_redirects)

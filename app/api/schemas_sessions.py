@@ -28,3 +28,7 @@ class NewSessionOut(SessionOut):
         description="send as `Authorization: Bearer …` to change the view; shown only once"
     )
     view_url: str = Field(description="POST a view here (presenter only)")
+    heartbeat_url: str = Field(description="POST here (presenter only) to keep an idle session")
+    idle_seconds: int = Field(
+        description="the session ends this long after the presenter's last view or heartbeat"
+    )

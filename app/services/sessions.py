@@ -1,18 +1,24 @@
 """Presenter sessions: a teacher's current view, followed live by the class.
 
 A session has an unguessable id (followers need only that) and a presenter token (only its hash is
-kept) that is required to change the view. Each follower gets a one-slot mailbox: only the newest
-view matters, so a slow follower never makes memory grow. Without Redis, sessions live in this
-process; with Redis, sessions are hashes with a time-to-live and views travel over pub/sub, so a
-teacher on one worker reaches students on every worker and host.
+kept) that is required to change the view. It lives while its presenter sends views or heartbeats
+(`idle_seconds`), never longer than `ttl_seconds`. A client address may hold only a few sessions
+and a bounded number of follower streams, and one session only its share of the process's
+followers, so that one client cannot lock a class out. Each follower gets a one-slot mailbox: only
+the newest view matters, so a slow follower never makes memory grow. Without Redis, sessions live
+in this process; with Redis, sessions are hashes with a time-to-live, created and refreshed by Lua
+scripts (a limit check and its write are one step), and views travel over pub/sub, so a teacher on
+one worker reaches students on every worker and host.
 """
 
 import hashlib
 import hmac
 import json
 import logging
+import math
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -26,9 +32,43 @@ logger = logging.getLogger("convlens.sessions")
 
 SESSION_KEY = "convlens:session:{}"
 SESSION_INDEX = "convlens:sessions"
+CLIENT_SESSIONS = "convlens:sessions-of:{}"
 EVENTS_CHANNEL = "convlens:session-events:{}"
 ENDED = ""
 """The message that tells followers the presenter ended the session."""
+
+CREATE_SCRIPT = """
+-- KEYS: every session, this client's sessions (both by expiry), the new session's hash.
+-- ARGV: now, expires at, max sessions, sessions per client, id, token hash, client, ends at,
+--       expires in (ms), lifetime (ms).
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return {1} end
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then
+  return {2, redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]}
+end
+redis.call('HSET', KEYS[3], 'token', ARGV[6], 'client', ARGV[7], 'ends', ARGV[8], 'view', '')
+redis.call('PEXPIRE', KEYS[3], ARGV[9])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[10])
+return {0}
+"""
+
+TOUCH_SCRIPT = """
+-- KEYS: the session's hash, every session, this client's sessions.
+-- ARGV: id, expires at, expires in (ms), lifetime (ms), new view ('' = none), events channel.
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[3], ARGV[4])
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[1], 'view', ARGV[5])
+  redis.call('PUBLISH', ARGV[6], ARGV[5])
+end
+return 1
+"""
 
 
 class SessionNotFoundError(KeyError):
@@ -36,7 +76,16 @@ class SessionNotFoundError(KeyError):
 
 
 class SessionLimitError(RuntimeError):
-    """Too many sessions, or too many followers on this process."""
+    """Too many sessions, or too many followers on this process or of this session."""
+
+
+class ClientLimitError(SessionLimitError):
+    """This client address holds its share of sessions or followers already."""
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        """Seconds until a place of this client's frees by itself, when known."""
 
 
 class PresenterTokenError(PermissionError):
@@ -45,14 +94,38 @@ class PresenterTokenError(PermissionError):
 
 @dataclass(frozen=True)
 class SessionLimits:
+    """Caps and lifetimes. A narrower one left at None is the wider one (no extra limit); a
+    session never idles longer than it may live."""
+
     max_sessions: int
     max_followers: int
     ttl_seconds: int
+    idle_seconds: int | None = None
+    sessions_per_client: int | None = None
+    followers_per_session: int | None = None
+    followers_per_client: int | None = None
+
+    def __post_init__(self) -> None:
+        for narrower, wider in (
+            ("idle_seconds", self.ttl_seconds),
+            ("sessions_per_client", self.max_sessions),
+            ("followers_per_session", self.max_followers),
+            ("followers_per_client", self.max_followers),
+        ):
+            if getattr(self, narrower) is None:
+                object.__setattr__(self, narrower, wider)
+        object.__setattr__(self, "idle_seconds", min(self.idle_seconds, self.ttl_seconds))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
         return cls(
-            settings.max_sessions, settings.max_session_followers, settings.session_ttl_seconds
+            settings.max_sessions,
+            settings.max_session_followers,
+            settings.session_ttl_seconds,
+            idle_seconds=settings.session_idle_seconds,
+            sessions_per_client=settings.sessions_per_client,
+            followers_per_session=settings.followers_per_session,
+            followers_per_client=settings.followers_per_client,
         )
 
 
@@ -67,6 +140,7 @@ class Follower:
     """One follower's mailbox: the newest undelivered message, if any."""
 
     session_id: str
+    client: str
     _message: str | None = None
     _arrived: anyio.Event = field(default_factory=anyio.Event)
 
@@ -84,14 +158,22 @@ class Follower:
 
 
 @dataclass
-class _LocalSession:
+class _Session:
     token_sha256: str
+    client: str
     view: str | None
     expires_at: float
+    """When the session ends unless its presenter sends a view or a heartbeat first."""
+    ends_at: float
+    """When the session ends whatever its presenter sends."""
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
 
 
 class SessionHub:
@@ -100,51 +182,78 @@ class SessionHub:
     def __init__(self, limits: SessionLimits, redis: Redis | None = None) -> None:
         self.limits = limits
         self.redis = redis
-        self._local: dict[str, _LocalSession] = {}
+        self._local: dict[str, _Session] = {}
         self._followers: dict[str, set[Follower]] = {}
+        self._followers_of_client: Counter[str] = Counter()
+        if redis is not None:
+            self._create_script = redis.register_script(CREATE_SCRIPT)
+            self._touch_script = redis.register_script(TOUCH_SCRIPT)
 
     @property
     def follower_count(self) -> int:
         return sum(len(group) for group in self._followers.values())
 
-    async def create(self) -> NewSession:
+    def _client_full(self, soonest_expiry: float, now: float) -> ClientLimitError:
+        return ClientLimitError(
+            f"{self.limits.sessions_per_client} sessions from your address are live already; "
+            "end one, or wait until one expires",
+            retry_after=math.ceil(soonest_expiry - now),
+        )
+
+    async def create(self, client: str = "") -> NewSession:
         """A new session and its presenter token (shown once; only its hash is kept).
 
         Raises:
             SessionLimitError: `max_sessions` are live already.
+            ClientLimitError: `client` holds `sessions_per_client` live sessions already.
         """
         created = NewSession(secrets.token_urlsafe(12), secrets.token_urlsafe(24))
         digest = token_hash(created.presenter_token)
         now = time.time()
-        expires_at = now + self.limits.ttl_seconds
+        ends_at = now + self.limits.ttl_seconds
+        expires_at = now + self.limits.idle_seconds
+        full = SessionLimitError(f"{self.limits.max_sessions} sessions are live already")
         if self.redis is None:
             self._local = {k: s for k, s in self._local.items() if s.expires_at > now}
             if len(self._local) >= self.limits.max_sessions:
-                raise SessionLimitError(f"{self.limits.max_sessions} sessions are live already")
-            self._local[created.session_id] = _LocalSession(digest, None, expires_at)
+                raise full
+            mine = [s.expires_at for s in self._local.values() if s.client == client]
+            if len(mine) >= self.limits.sessions_per_client:
+                raise self._client_full(min(mine), now)
+            self._local[created.session_id] = _Session(digest, client, None, expires_at, ends_at)
             return created
-        await self.redis.zremrangebyscore(SESSION_INDEX, "-inf", now)
-        if await self.redis.zcard(SESSION_INDEX) >= self.limits.max_sessions:
-            raise SessionLimitError(f"{self.limits.max_sessions} sessions are live already")
-        key = SESSION_KEY.format(created.session_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"token": digest, "view": ""})
-            pipe.expire(key, self.limits.ttl_seconds)
-            pipe.zadd(SESSION_INDEX, {created.session_id: expires_at})
-            await pipe.execute()
+        keys = [
+            SESSION_INDEX,
+            CLIENT_SESSIONS.format(client),
+            SESSION_KEY.format(created.session_id),
+        ]
+        caps = [self.limits.max_sessions, self.limits.sessions_per_client]
+        new = [created.session_id, digest, client, ends_at]
+        lives = [_milliseconds(self.limits.idle_seconds), _milliseconds(self.limits.ttl_seconds)]
+        refused = await self._create_script(keys=keys, args=[now, expires_at, *caps, *new, *lives])
+        if refused[0] == 1:
+            raise full
+        if refused[0] == 2:
+            raise self._client_full(float(refused[1]), now)
         return created
 
-    async def _stored(self, session_id: str) -> tuple[str, str | None]:
-        """(token hash, current view JSON or None) of a live session."""
+    async def _stored(self, session_id: str) -> _Session:
+        """A live session (from Redis: `expires_at` unknown, 0)."""
         if self.redis is None:
             session = self._local.get(session_id)
             if session is None or session.expires_at <= time.time():
                 raise SessionNotFoundError(session_id)
-            return session.token_sha256, session.view
+            return session
         fields = await self.redis.hgetall(SESSION_KEY.format(session_id))
         if b"token" not in fields:
             raise SessionNotFoundError(session_id)
-        return fields[b"token"].decode(), fields.get(b"view", b"").decode() or None
+        return _Session(
+            token_sha256=fields[b"token"].decode(),
+            client=fields.get(b"client", b"").decode(),
+            view=fields.get(b"view", b"").decode() or None,
+            expires_at=0.0,
+            ends_at=float(fields.get(b"ends", b"inf")),
+        )
 
     async def current_view(self, session_id: str) -> dict[str, Any] | None:
         """The presenter's latest view (None before the first one).
@@ -152,39 +261,58 @@ class SessionHub:
         Raises:
             SessionNotFoundError: no live session with that id.
         """
-        _, view = await self._stored(session_id)
+        view = (await self._stored(session_id)).view
         return None if view is None else json.loads(view)
 
-    async def _check_token(self, session_id: str, token: str) -> None:
-        digest, _ = await self._stored(session_id)
-        if not hmac.compare_digest(digest, token_hash(token)):
+    async def _authorized(self, session_id: str, token: str) -> _Session:
+        session = await self._stored(session_id)
+        if not hmac.compare_digest(session.token_sha256, token_hash(token)):
             raise PresenterTokenError("the presenter token does not match this session")
+        return session
 
-    async def publish(self, session_id: str, token: str, view: dict[str, Any]) -> None:
-        """Make `view` the session's current view and send it to every follower.
+    async def _touch(self, session_id: str, session: _Session, message: str | None) -> None:
+        """Keep the session alive for another `idle_seconds` (up to its end), with a new view."""
+        now = time.time()
+        expires_at = min(now + self.limits.idle_seconds, session.ends_at)
+        if self.redis is None:
+            session.expires_at = expires_at
+            if message is not None:
+                session.view = message
+                self._deliver(session_id, message)
+            return
+        keys = [
+            SESSION_KEY.format(session_id),
+            SESSION_INDEX,
+            CLIENT_SESSIONS.format(session.client),
+        ]
+        lives = [_milliseconds(expires_at - now), _milliseconds(self.limits.ttl_seconds)]
+        channel = EVENTS_CHANNEL.format(session_id)
+        alive = await self._touch_script(
+            keys=keys, args=[session_id, expires_at, *lives, message or "", channel]
+        )
+        if not alive:
+            raise SessionNotFoundError(session_id)
+
+    async def heartbeat(self, session_id: str, token: str) -> None:
+        """The presenter is still there: the session lives another `idle_seconds`.
 
         Raises:
             SessionNotFoundError, PresenterTokenError.
         """
-        await self._check_token(session_id, token)
-        message = json.dumps(view, separators=(",", ":"))
-        if self.redis is None:
-            session = self._local[session_id]
-            session.view = message
-            session.expires_at = time.time() + self.limits.ttl_seconds
-            self._deliver(session_id, message)
-            return
-        key = SESSION_KEY.format(session_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, "view", message)
-            pipe.expire(key, self.limits.ttl_seconds)
-            pipe.zadd(SESSION_INDEX, {session_id: time.time() + self.limits.ttl_seconds})
-            pipe.publish(EVENTS_CHANNEL.format(session_id), message)
-            await pipe.execute()
+        await self._touch(session_id, await self._authorized(session_id, token), None)
+
+    async def publish(self, session_id: str, token: str, view: dict[str, Any]) -> None:
+        """Make `view` the session's current view and send it to every follower (a heartbeat too).
+
+        Raises:
+            SessionNotFoundError, PresenterTokenError.
+        """
+        session = await self._authorized(session_id, token)
+        await self._touch(session_id, session, json.dumps(view, separators=(",", ":")))
 
     async def end(self, session_id: str, token: str) -> None:
         """Close the session; followers get an `end` event and their streams finish."""
-        await self._check_token(session_id, token)
+        session = await self._authorized(session_id, token)
         if self.redis is None:
             del self._local[session_id]
             self._deliver(session_id, ENDED)
@@ -192,25 +320,47 @@ class SessionHub:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(SESSION_KEY.format(session_id))
             pipe.zrem(SESSION_INDEX, session_id)
+            pipe.zrem(CLIENT_SESSIONS.format(session.client), session_id)
             pipe.publish(EVENTS_CHANNEL.format(session_id), ENDED)
             await pipe.execute()
 
-    def check_capacity(self) -> None:
-        """Raises SessionLimitError when this process already serves `max_followers` followers."""
-        if self.follower_count >= self.limits.max_followers:
-            raise SessionLimitError(f"{self.limits.max_followers} followers are connected already")
+    def admit(self, session_id: str, client: str) -> Follower:
+        """A mailbox for one follower of `session_id` from `client`, counted against every cap.
 
-    def add_follower(self, session_id: str) -> Follower:
-        """A mailbox for one follower of `session_id` (call `check_capacity` first)."""
-        follower = Follower(session_id)
+        The caps are checked and the follower counted with no `await` in between, so followers
+        arriving at once can never overshoot a cap. Give the place back with `remove_follower`.
+
+        Raises:
+            SessionLimitError: this process or this session has its followers already.
+            ClientLimitError: `client` holds `followers_per_client` streams already.
+        """
+        limits = self.limits
+        if self.follower_count >= limits.max_followers:
+            raise SessionLimitError(f"{limits.max_followers} followers are connected already")
+        if len(self._followers.get(session_id, ())) >= limits.followers_per_session:
+            raise SessionLimitError(
+                f"{limits.followers_per_session} followers of this session are connected already"
+            )
+        if self._followers_of_client[client] >= limits.followers_per_client:
+            raise ClientLimitError(
+                f"{limits.followers_per_client} followers from your address are connected already"
+            )
+        follower = Follower(session_id, client)
         self._followers.setdefault(session_id, set()).add(follower)
+        self._followers_of_client[client] += 1
         return follower
 
     def remove_follower(self, follower: Follower) -> None:
+        """Give a follower's place back (again is harmless)."""
         group = self._followers.get(follower.session_id, set())
+        if follower not in group:
+            return
         group.discard(follower)
         if not group:
-            self._followers.pop(follower.session_id, None)
+            del self._followers[follower.session_id]
+        self._followers_of_client[follower.client] -= 1
+        if not self._followers_of_client[follower.client]:
+            del self._followers_of_client[follower.client]
 
     def _deliver(self, session_id: str, message: str) -> None:
         for follower in self._followers.get(session_id, ()):

@@ -1,7 +1,9 @@
-"""Presenter sessions over HTTP: tokens, validation, limits, and the server-sent event stream."""
+"""Presenter sessions over HTTP: tokens, origins, the presenter key, heartbeats, validation, limits,
+and the server-sent event stream."""
 
 import json
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
 import httpx
@@ -9,7 +11,10 @@ import pytest
 from fastapi import FastAPI
 
 from app.config import Settings
+from app.core.registry import ModelRegistry
+from app.main import create_app
 from app.services.sessions import SessionHub
+from tests.security.rawasgi import assert_error
 
 pytestmark = pytest.mark.anyio
 
@@ -70,6 +75,8 @@ async def test_create_returns_the_token_once_and_the_urls(
     assert session["events_url"] == f"/api/v1/sessions/{sid}/events"
     assert session["view_url"] == f"/api/v1/sessions/{sid}/view"
     assert session["follow_url"] == f"/?follow={sid}"
+    assert session["heartbeat_url"] == f"/api/v1/sessions/{sid}/heartbeat"
+    assert session["idle_seconds"] == 900
     state = (await client.get(f"/api/v1/sessions/{sid}")).json()
     assert state == {
         "session_id": sid,
@@ -190,3 +197,122 @@ async def test_session_and_follower_limits_answer_503_with_retry_after(
         await wait_until(lambda: hub.follower_count == 1)
         second = await client.get(session["events_url"])
         assert second.status_code == 503 and second.json()["error"]["code"] == "busy"
+
+
+async def test_the_presenter_heartbeat_needs_the_token(
+    client: httpx.AsyncClient, session: dict, hub: SessionHub
+) -> None:
+    url = session["heartbeat_url"]
+    assert_error(await client.post(url), 401, "presenter_token_required")
+    wrong = await client.post(url, headers={"Authorization": "Bearer nope"})
+    assert_error(wrong, 403, "wrong_presenter_token")
+    before = hub._local[session["session_id"]].expires_at
+    await anyio.sleep(0.01)
+    assert (await client.post(url, headers=session["auth"])).status_code == 204
+    assert hub._local[session["session_id"]].expires_at > before
+    unknown = url.replace(session["session_id"], "A" * 16)
+    assert_error(await client.post(unknown, headers=session["auth"]), 404, "session_not_found")
+
+
+FOREIGN = ["http://evil.example", "null", "https://testserver", "http://testserver:8080"]
+
+
+@pytest.mark.parametrize("origin", FOREIGN)
+async def test_a_foreign_page_can_neither_start_nor_drive_a_session(
+    client: httpx.AsyncClient, session: dict, origin: str
+) -> None:
+    foreign = {"Origin": origin, **session["auth"]}
+    sid = session["session_id"]
+    for method, url in (
+        ("POST", "/api/v1/sessions"),
+        ("POST", session["view_url"]),
+        ("POST", session["heartbeat_url"]),
+        ("DELETE", f"/api/v1/sessions/{sid}"),
+    ):
+        response = await client.request(method, url, json={"layer": "x"}, headers=foreign)
+        assert origin in assert_error(response, 403, "foreign_origin"), (method, url)
+    assert (await client.get(f"/api/v1/sessions/{sid}")).json()["view"] is None
+    assert (await client.get(f"/api/v1/sessions/{sid}", headers={"Origin": origin})).is_success
+
+
+async def test_a_cross_site_fetch_without_origin_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/v1/sessions", headers={"Sec-Fetch-Site": "cross-site"})
+    assert_error(response, 403, "foreign_origin")
+
+
+@pytest.mark.parametrize("origin", ["http://testserver", "HTTP://TestServer:80"])
+async def test_the_page_itself_and_plain_clients_may_present(
+    client: httpx.AsyncClient, origin: str
+) -> None:
+    headers = {"Origin": origin, "Sec-Fetch-Site": "same-origin"}
+    assert (await client.post("/api/v1/sessions", headers=headers)).status_code == 201
+    assert (await client.post("/api/v1/sessions")).status_code == 201
+
+
+@asynccontextmanager
+async def clients_of(
+    settings: Settings, registry: ModelRegistry, *addresses: str
+) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """One in-process client per client address, all talking to one app built from `settings`."""
+    app = create_app(settings, registry=registry)
+    async with app.router.lifespan_context(app), AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app, client=(address, 50000)),
+                    base_url="http://testserver",
+                )
+            )
+            for address in addresses
+        ]
+
+
+async def test_origins_listed_for_cors_may_present(registry: ModelRegistry) -> None:
+    settings = Settings(cors_origins=["https://class.example"])
+    async with clients_of(settings, registry, "10.0.0.1") as (http,):
+        listed = await http.post("/api/v1/sessions", headers={"Origin": "https://class.example"})
+        assert listed.status_code == 201
+        other = await http.post("/api/v1/sessions", headers={"Origin": "https://b.example"})
+        assert "https://b.example" in assert_error(other, 403, "foreign_origin")
+
+
+async def test_one_address_may_hold_only_its_share_of_sessions(registry: ModelRegistry) -> None:
+    settings = Settings(max_sessions=10, sessions_per_client=2, session_idle_seconds=600)
+    async with clients_of(settings, registry, "10.0.0.1", "10.0.0.2") as (student, teacher):
+        made = [await student.post("/api/v1/sessions") for _ in range(2)]
+        assert [response.status_code for response in made] == [201, 201]
+        refused = await student.post("/api/v1/sessions")
+        assert "2 sessions" in assert_error(refused, 429, "too_many_sessions")
+        assert 599 <= int(refused.headers["retry-after"]) <= 600
+        assert (await teacher.post("/api/v1/sessions")).status_code == 201
+        first = made[0].json()
+        auth = {"Authorization": f"Bearer {first['presenter_token']}"}
+        ended = await student.delete(f"/api/v1/sessions/{first['session_id']}", headers=auth)
+        assert ended.status_code == 204
+        assert (await student.post("/api/v1/sessions")).status_code == 201
+
+
+async def test_a_presenter_key_guards_creating_and_driving_but_not_following(
+    registry: ModelRegistry,
+) -> None:
+    settings = Settings(presenter_key="sesame-42")
+    key = {"X-Presenter-Key": "sesame-42"}
+    async with clients_of(settings, registry, "10.0.0.1") as (http,):
+        assert_error(await http.post("/api/v1/sessions"), 401, "presenter_key_required")
+        wrong = await http.post("/api/v1/sessions", headers={"X-Presenter-Key": "sesame"})
+        assert_error(wrong, 403, "wrong_presenter_key")
+        created = await http.post("/api/v1/sessions", headers=key)
+        assert created.status_code == 201
+        session = created.json()
+        auth = {"Authorization": f"Bearer {session['presenter_token']}"}
+        view = {"layer": "conv1"}
+        no_key = await http.post(session["view_url"], json=view, headers=auth)
+        assert_error(no_key, 401, "presenter_key_required")
+        assert_error(await http.post(session["heartbeat_url"], headers=auth), 401)
+        assert (await http.post(session["view_url"], json=view, headers=auth | key)).is_success
+        assert (await http.post(session["heartbeat_url"], headers=auth | key)).is_success
+        state = await http.get(f"/api/v1/sessions/{session['session_id']}")
+        assert state.json()["view"]["layer"] == "conv1"
+        url = f"/api/v1/sessions/{session['session_id']}"
+        assert_error(await http.delete(url, headers=auth), 401, "presenter_key_required")
+        assert (await http.delete(url, headers=auth | key)).status_code == 204
