@@ -84,6 +84,27 @@ def _validation_message(error: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """The methods of every route whose path matches the request's (several routes may share a
+    path, one method each: Starlette's own 405 names only the first), through included routers."""
+    methods: set[str] = set()
+
+    def walk(routes: list, path: str) -> None:
+        for route in routes:
+            included = getattr(route, "original_router", None)
+            if included is not None:
+                prefix = route.include_context.prefix
+                if path.startswith(prefix):
+                    walk(included.routes, path[len(prefix) :])
+                continue
+            regex = getattr(route, "path_regex", None)
+            if regex is not None and regex.match(path) and getattr(route, "methods", None):
+                methods.update(route.methods)
+
+    walk(request.app.routes, request.url.path)
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every exception type the app can raise onto the one error shape."""
 
@@ -115,7 +136,13 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else code
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such path: {request.url.path}"
-        return error_response(request, exc.status_code, code, message, exc.headers)
+        if exc.status_code == 400 and message == "There was an error parsing the body":
+            message = "the request body is not valid JSON (or not UTF-8)"
+            return error_response(request, 422, "invalid_json", message)
+        headers = exc.headers
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        return error_response(request, exc.status_code, code, message, headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -66,3 +66,21 @@ async def test_client_request_id_is_kept_when_plain_and_replaced_when_not(
     replaced = await client.get("/healthz", headers={"x-request-id": "bad id\t<script>"})
     assert replaced.headers["x-request-id"] != "bad id\t<script>"
     assert len(replaced.headers["x-request-id"]) == 32
+
+
+async def test_a_405_names_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    """GET and DELETE of one session are two routes: the Allow header names both."""
+    response = await client.request("PATCH", "/api/v1/sessions/0000000000000000")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET"
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_a_body_that_is_not_json_is_a_documented_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/lessons/convolution/checks/stride-3-on-7x7",
+        content=b"\x21\xff\x07",
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_json"
