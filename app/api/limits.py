@@ -2,7 +2,10 @@
 
 A body announced as too large (Content-Length) is refused without reading it; a chunked body is
 counted as it arrives and refused the moment it passes the cap; a client still trickling its body
-at the deadline is cut off; too many or too large headers never reach a route. Limits crossed while
+at the deadline is cut off; too many or too large headers never reach a route. Image uploads
+(multipart/form-data, image/*) may be as large as one upload; every other body (JSON) has a cap of
+its own, near the largest a route accepts: parsed JSON takes tens of times its size in memory, and
+it is parsed on the event loop (a 10 MB body to the playground cost 363 MB). Limits crossed while
 a route reads the body are raised as `HTTPException`s, so the app's handlers answer them in the one
 error shape; the middleware answers by itself only for requests no route has seen.
 """
@@ -42,6 +45,7 @@ class RequestLimits:
     body_timeout_seconds: float
     max_header_count: int
     max_header_bytes: int
+    max_json_body_bytes: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
@@ -50,7 +54,16 @@ class RequestLimits:
             body_timeout_seconds=settings.body_timeout_seconds,
             max_header_count=settings.max_header_count,
             max_header_bytes=settings.max_header_bytes,
+            max_json_body_bytes=settings.max_json_body_bytes,
         )
+
+    def body_cap(self, headers: list[tuple[bytes, bytes]]) -> int:
+        """The body cap for this request: one upload for images, `max_json_body_bytes` else."""
+        content_type = next((value for name, value in headers if name == b"content-type"), b"")
+        kind = content_type.split(b";")[0].strip().lower()
+        if kind == b"multipart/form-data" or kind.startswith(b"image/"):
+            return self.max_body_bytes
+        return self.max_json_body_bytes
 
     def refusal_for_head(self, headers: list[tuple[bytes, bytes]]) -> RequestLimitError | None:
         """Why the request head alone is refused (header count/size, Content-Length), or None."""
@@ -68,13 +81,14 @@ class RequestLimits:
             return None
         if len(lengths) > 1 or not all(value.isdigit() for value in lengths):
             return RequestLimitError(400, "the Content-Length header is invalid")
-        declared = int(lengths.pop())
-        if declared > self.max_body_bytes:
-            return RequestLimitError(413, self.too_large_message(declared))
+        declared, cap = int(lengths.pop()), self.body_cap(headers)
+        if declared > cap:
+            return RequestLimitError(413, too_large_message(declared, cap))
         return None
 
-    def too_large_message(self, size: int) -> str:
-        return f"the request body is {size:,} bytes or more; the limit is {self.max_body_bytes:,}"
+
+def too_large_message(size: int, cap: int) -> str:
+    return f"the request body is {size:,} bytes or more; the limit is {cap:,}"
 
 
 class LimitedReceive:
@@ -86,9 +100,10 @@ class LimitedReceive:
     as the response does.
     """
 
-    def __init__(self, receive: Receive, limits: RequestLimits) -> None:
+    def __init__(self, receive: Receive, limits: RequestLimits, cap: int | None = None) -> None:
         self._receive = receive
         self._limits = limits
+        self._cap = limits.max_body_bytes if cap is None else cap
         self._deadline: float | None = None
         self.body_bytes = 0
         self.complete = False
@@ -107,8 +122,8 @@ class LimitedReceive:
             )
         if message["type"] == "http.request":
             self.body_bytes += len(message.get("body", b""))
-            if self.body_bytes > self._limits.max_body_bytes:
-                raise RequestLimitError(413, self._limits.too_large_message(self.body_bytes))
+            if self.body_bytes > self._cap:
+                raise RequestLimitError(413, too_large_message(self.body_bytes, self._cap))
             self.complete = not message.get("more_body", False)
         return message
 
@@ -146,7 +161,8 @@ class RequestLimitsMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, LimitedReceive(receive, self.limits), tracking_send)
+            limited = LimitedReceive(receive, self.limits, self.limits.body_cap(scope["headers"]))
+            await self.app(scope, limited, tracking_send)
         except RequestLimitError as error:
             # Routes' reads are answered by the app's handlers; this catches any other reader.
             if response_started:

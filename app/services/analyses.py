@@ -27,7 +27,8 @@ from app.core.encode import Atlas, feature_map_atlas, png_bytes
 from app.core.preprocess import PreprocessSpec, decode_image, denormalize, to_model_input
 from app.core.registry import LoadedModel, ModelRegistry
 from app.core.unit_math import UnitMath, explain_unit
-from app.services.inference import UPLOAD, InferenceQueue
+from app.services.decoding import shared_decoder
+from app.services.inference import InferenceQueue
 from app.services.record_store import RecordStore
 from app.services.records import ANALYSIS_ID, AnalysisRecord, make_analysis_id
 from app.services.shared_records import SharedRecords
@@ -107,9 +108,9 @@ class AnalysisService:
     async def _compute(
         self, model: LoadedModel, data: bytes, analysis_id: str, digest: str, client: str
     ) -> AnalysisRecord:
-        """Decode (one queue job), then the forward (batched with other waiting uploads)."""
-        inputs = await self.queue.run(
-            model_input, data, self.max_image_pixels, model.spec.preprocess, priority=UPLOAD
+        """Decode (in a decode worker process), then the forward (batched with other uploads)."""
+        inputs = await shared_decoder().model_input(
+            data, self.max_image_pixels, model.spec.preprocess
         )
         result: AnalysisResult = await self.queue.run_batched(
             model.spec.id, inputs, partial(analyze_batch, model)

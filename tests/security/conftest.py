@@ -15,10 +15,17 @@ import torch
 from fastapi import FastAPI
 
 from app.config import REPO_ROOT
-from app.core.registry import ModelRegistry
+from app.core.preprocess import PreprocessSpec
+from app.core.registry import ModelRegistry, read_model_specs
 
 PHOTO_MODEL = "efficientnet-lite0"
 DIGIT_MODEL = "lenet5-mnist"
+
+
+def bundled_preprocessing(model_id: str) -> PreprocessSpec:
+    """A bundled model's preprocessing as its spec states it (no weights loaded)."""
+    specs = read_model_specs(REPO_ROOT / "models")
+    return next(spec.preprocess for spec in specs if spec.id == model_id)
 
 
 def bundled_spec(model_id: str, **keys: str | None) -> str:

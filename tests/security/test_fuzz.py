@@ -1,11 +1,18 @@
 """Mutation fuzzing of real image files: every outcome is a model input or a typed `ImageError`
 (an API 4xx), never another exception (an API 5xx).
 
-Derandomized, so every run tries the same cases. `CONVLENS_FUZZ_EXAMPLES` sets how many (default
-300, `make fuzz` 10,000); a tenth of that many also go through the in-process API.
+Two kinds of mutation: anywhere in the file (mostly the header, where sizes and offsets live), and
+inside one metadata block (PNG eXIf, iCCP, tEXt, zTXt, iTXt; JPEG APP1 Exif/XMP, APP2 ICC/MPF),
+re-framed afterwards (length and CRC fixed) so the mutation reaches the metadata parser instead
+of failing the container's checksum.
+
+Derandomized, so every run tries the same cases. `CONVLENS_FUZZ_EXAMPLES` sets how many of each
+(default 300, `make fuzz` 10,000); a tenth of that many also go through the in-process API.
 """
 
 import os
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -15,13 +22,14 @@ import skimage
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageCms
 
 from app.config import REPO_ROOT
 from app.core.preprocess import ImageError, decode_image, to_model_input
 from app.core.registry import read_model_specs
 from tests.helpers import encode
 from tests.security.conftest import PHOTO_MODEL
+from tests.security.payloads import jpeg_with_segment, png_with_chunk
 
 EXAMPLES = int(os.environ.get("CONVLENS_FUZZ_EXAMPLES", "300"))
 API_EXAMPLES = max(20, EXAMPLES // 10)
@@ -54,16 +62,14 @@ SEEDS = seed_files()
 INTERESTING = [b"\x00", b"\xff", b"\x7f", b"\x80", b"\xff\xff", b"\x00\x00\x00\x00"]
 
 
-@st.composite
-def mutated_images(draw: st.DrawFn) -> bytes:
-    """A seed file after one to four flips, truncations, insertions, overwrites or deletions,
-    aimed at the header half of the time (where sizes, counts and offsets live)."""
-    data = bytearray(draw(st.sampled_from(SEEDS)))
+def mutate(draw: st.DrawFn, data: bytearray, head: int) -> bytes:
+    """One to four flips, truncations, insertions, overwrites or deletions of `data`, aimed at
+    its first `head` bytes half of the time."""
     for _ in range(draw(st.integers(1, 4))):
         if not data:
             break
         last = len(data) - 1
-        at = draw(st.one_of(st.integers(0, min(last, 64)), st.integers(0, last)))
+        at = draw(st.one_of(st.integers(0, min(last, head)), st.integers(0, last)))
         action = draw(st.sampled_from(["flip", "truncate", "insert", "overwrite", "delete"]))
         if action == "flip":
             data[at] ^= 1 << draw(st.integers(0, 7))
@@ -79,6 +85,71 @@ def mutated_images(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
+@st.composite
+def mutated_images(draw: st.DrawFn) -> bytes:
+    """A seed file after a few mutations, aimed at the header (where sizes, counts and offsets
+    live) half of the time."""
+    return mutate(draw, bytearray(draw(st.sampled_from(SEEDS))), head=64)
+
+
+def metadata_seeds() -> list[tuple[Callable[[bytes], bytes], bytes]]:
+    """(frame, payload): real metadata blocks and the function that puts one into a small image
+    with a valid length and CRC, whatever the payload has become."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate
+    exif[0x010F] = "convlens"  # make
+    exif.get_ifd(0x8769)[0x9003] = "2024:01:01 00:00:00"  # Exif sub-IFD: date taken
+    exif.get_ifd(0x8825)[0x0001] = "N"  # GPS sub-IFD
+    tiff = exif.tobytes()
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+    mpf = next(segment for segment in _segments(_mpo()) if segment.startswith(b"\xff\xe2"))[4:]
+
+    def png(kind: bytes) -> Callable[[bytes], bytes]:
+        return lambda payload: png_with_chunk(kind, payload)
+
+    def jpeg(marker: int) -> Callable[[bytes], bytes]:
+        return lambda payload: jpeg_with_segment(marker, payload[:65533])
+
+    return [
+        (png(b"eXIf"), tiff),
+        (png(b"iCCP"), b"sRGB\0\0" + zlib.compress(icc)),
+        (png(b"tEXt"), b"Comment\0made by convlens"),
+        (png(b"zTXt"), b"Comment\0\0" + zlib.compress(b"made by convlens")),
+        (png(b"iTXt"), b"XML:com.adobe.xmp\0\0\0\0\0" + xmp),
+        (png(b"iTXt"), b"Title\0\1\0en\0Titel\0" + zlib.compress("ünïcode".encode())),
+        (jpeg(0xE1), b"Exif\0\0" + tiff),
+        (jpeg(0xE1), b"http://ns.adobe.com/xap/1.0/\0" + xmp),
+        (jpeg(0xE2), b"ICC_PROFILE\0\1\1" + icc),
+        (jpeg(0xE2), mpf),
+    ]
+
+
+def _mpo() -> bytes:
+    frames = [Image.new("RGB", (8, 8), colour) for colour in ("red", "blue")]
+    return encode(frames[0], "MPO", save_all=True, append_images=frames[1:])
+
+
+def _segments(jpeg: bytes) -> list[bytes]:
+    """The marker segments before the first scan (each with its marker and length)."""
+    segments, at = [], 2
+    while jpeg[at + 1] != 0xDA:
+        length = int.from_bytes(jpeg[at + 2 : at + 4], "big")
+        segments.append(jpeg[at : at + 2 + length])
+        at += 2 + length
+    return segments
+
+
+METADATA_SEEDS = metadata_seeds()
+
+
+@st.composite
+def mutated_metadata(draw: st.DrawFn) -> bytes:
+    """A small image whose one metadata block was mutated (and re-framed validly)."""
+    frame, payload = draw(st.sampled_from(METADATA_SEEDS))
+    return frame(mutate(draw, bytearray(payload), head=32))
+
+
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES,
     derandomize=True,
@@ -88,9 +159,7 @@ FUZZ_SETTINGS = settings(
 )
 
 
-@FUZZ_SETTINGS
-@given(mutated_images())
-def test_mutated_images_become_inputs_or_image_errors(data: bytes) -> None:
+def assert_input_or_image_error(data: bytes) -> None:
     try:
         image = decode_image(data, FUZZ_MAX_PIXELS)
     except ImageError:
@@ -102,8 +171,19 @@ def test_mutated_images_become_inputs_or_image_errors(data: bytes) -> None:
         assert torch.isfinite(tensor).all()
 
 
-@pytest.mark.anyio
-@settings(
+@FUZZ_SETTINGS
+@given(mutated_images())
+def test_mutated_images_become_inputs_or_image_errors(data: bytes) -> None:
+    assert_input_or_image_error(data)
+
+
+@FUZZ_SETTINGS
+@given(mutated_metadata())
+def test_mutated_metadata_becomes_inputs_or_image_errors(data: bytes) -> None:
+    assert_input_or_image_error(data)
+
+
+API_SETTINGS = settings(
     FUZZ_SETTINGS,
     max_examples=API_EXAMPLES,
     suppress_health_check=[
@@ -111,16 +191,35 @@ def test_mutated_images_become_inputs_or_image_errors(data: bytes) -> None:
         HealthCheck.function_scoped_fixture,
     ],
 )
-@given(data=mutated_images())
-async def test_mutated_uploads_never_get_a_5xx(client: httpx.AsyncClient, data: bytes) -> None:
+IMAGE_ERROR_CODES = (
+    "empty_image",
+    "unsupported_image_type",
+    "image_too_large",
+    "image_too_complex",
+    "corrupt_image",
+)
+
+
+async def assert_never_a_5xx(client: httpx.AsyncClient, data: bytes) -> None:
     response = await client.post(
         f"/api/v1/models/{PHOTO_MODEL}/analyze", files={"image": ("fuzz.bin", data, "image/png")}
     )
     assert response.status_code in (200, 400, 413, 415, 422), response.text
     if response.status_code != 200:
-        assert response.json()["error"]["code"] in (
-            "empty_image",
-            "unsupported_image_type",
-            "image_too_large",
-            "corrupt_image",
-        )
+        assert response.json()["error"]["code"] in IMAGE_ERROR_CODES
+
+
+@pytest.mark.anyio
+@API_SETTINGS
+@given(data=mutated_images())
+async def test_mutated_uploads_never_get_a_5xx(client: httpx.AsyncClient, data: bytes) -> None:
+    await assert_never_a_5xx(client, data)
+
+
+@pytest.mark.anyio
+@API_SETTINGS
+@given(data=mutated_metadata())
+async def test_mutated_metadata_uploads_never_get_a_5xx(
+    client: httpx.AsyncClient, data: bytes
+) -> None:
+    await assert_never_a_5xx(client, data)

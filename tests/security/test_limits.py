@@ -137,10 +137,38 @@ def body_echo_app(
     return app
 
 
-def tiny_limits(timeout: float = 5.0) -> RequestLimits:
+def tiny_limits(timeout: float = 5.0, json_bytes: int = 1000) -> RequestLimits:
     return RequestLimits(
-        max_body_bytes=1000, body_timeout_seconds=timeout, max_header_count=10, max_header_bytes=500
+        max_body_bytes=1000,
+        body_timeout_seconds=timeout,
+        max_header_count=10,
+        max_header_bytes=500,
+        max_json_body_bytes=json_bytes,
     )
+
+
+@pytest.mark.parametrize(
+    ("content_type", "cap"),
+    [
+        ("image/png", 1000),
+        ("multipart/form-data; boundary=x", 1000),
+        ("Image/JPEG", 1000),
+        ("application/json", 100),
+        ("text/plain", 100),
+        (None, 100),
+    ],
+)
+async def test_only_image_uploads_get_the_upload_cap(content_type: str | None, cap: int) -> None:
+    app = RequestLimitsMiddleware(body_echo_app(), tiny_limits(json_bytes=100))
+    headers = [("content-type", content_type)] if content_type else []
+    for size, status in ((cap, 200), (cap + 1, 413)):
+        streamed = await call_asgi(app, "POST", "/", headers, ScriptedReceive([b"a" * size]))
+        assert streamed.status_code == status
+        announced = [*headers, ("content-length", str(size))]
+        unread = ScriptedReceive([b"a" * size])
+        head = await call_asgi(app, "POST", "/", announced, unread)
+        assert head.status_code == status
+        assert unread.calls == (1 if status == 200 else 0)
 
 
 @pytest.mark.parametrize(("size", "status"), [(1000, 200), (1001, 413)])

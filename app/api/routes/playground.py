@@ -1,13 +1,16 @@
 """Convolution playground API: conv, pooling, ReLU and im2col on a small input, every step shown.
 
-Plain ``def`` routes: the work is bounded by the playground's limits (at most
-``MAX_STEP_VALUES`` window values per request), so FastAPI's thread pool is enough.
+Each request is bounded by the playground's limits (at most ``MAX_STEP_VALUES`` window values)
+and its body by the JSON cap (`RequestLimitsMiddleware`). The work, and the JSON of its answer,
+runs on the playground's own few threads (`PLAYGROUND_THREADS`), not FastAPI's 40-thread pool,
+so no number of playground requests can take every thread and core the server has.
 """
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from app.api.errors import ApiError
@@ -15,6 +18,7 @@ from app.api.schemas import error_responses
 from app.core import playground
 from app.core.lessons.presets import PRESETS
 from app.core.playground import AxisFit, Im2Col, PlaygroundError, PlaygroundResult
+from app.services.threads import BoundedThreads
 
 router = APIRouter(tags=["playground"])
 PREFIX = "/api/v1/playground"
@@ -175,36 +179,61 @@ def im2col_out(result: Im2Col) -> Im2ColOut:
     )
 
 
-def run_playground(operation: playground.Operation, body: dict[str, Any]) -> Any:
-    """Run a request body through the core, mapping refusals onto 422 with their reason."""
-    try:
-        return playground.run(operation, body)
-    except PlaygroundError as error:
-        raise ApiError(422, error.code, error.message) from None
+PLAYGROUND_THREADS = BoundedThreads("convlens-playground", concurrency=2, max_waiting=32)
+"""Two requests compute at once, 32 more may wait, the rest get 503. The largest valid request
+(3×32×32 input, eight 11×11 filters, 512 steps) takes 0.3–1 s, peaks at +49 MiB and answers 9 MB."""
 
 
-@router.post(PREFIX + "/conv", response_model=PlaygroundOut, responses=error_responses(422))
-def conv(body: ConvRequest) -> PlaygroundOut:
+def playground_threads() -> BoundedThreads:
+    """The threads playground work runs on (a dependency, so tests can hand it others)."""
+    return PLAYGROUND_THREADS
+
+
+ThreadsDep = Annotated[BoundedThreads, Depends(playground_threads)]
+ERRORS = error_responses(413, 422, 503)
+
+
+async def run_playground(
+    threads: BoundedThreads,
+    operation: playground.Operation,
+    body: BaseModel,
+    answer: Callable[[Any], BaseModel],
+) -> Response:
+    """Run a request body through the core and encode `answer(result)` as JSON, both on
+    `threads`; refusals become 422 with their reason."""
+
+    def compute() -> bytes:
+        try:
+            result = playground.run(operation, body.model_dump())
+        except PlaygroundError as error:
+            raise ApiError(422, error.code, error.message) from None
+        return answer(result).model_dump_json().encode()
+
+    return Response(await threads.run(compute), media_type="application/json")
+
+
+@router.post(PREFIX + "/conv", response_model=PlaygroundOut, responses=ERRORS)
+async def conv(body: ConvRequest, threads: ThreadsDep) -> Response:
     """``F.conv2d`` with every output value explained: window, products, sum, bias."""
-    return playground_out(run_playground("conv", body.model_dump()))
+    return await run_playground(threads, "conv", body, playground_out)
 
 
-@router.post(PREFIX + "/pool", response_model=PlaygroundOut, responses=error_responses(422))
-def pool(body: PoolRequest) -> PlaygroundOut:
+@router.post(PREFIX + "/pool", response_model=PlaygroundOut, responses=ERRORS)
+async def pool(body: PoolRequest, threads: ThreadsDep) -> Response:
     """``F.max_pool2d`` / ``F.avg_pool2d``, window by window."""
-    return playground_out(run_playground("pool", body.model_dump()))
+    return await run_playground(threads, "pool", body, playground_out)
 
 
-@router.post(PREFIX + "/relu", response_model=PlaygroundOut, responses=error_responses(422))
-def relu(body: ReluRequest) -> PlaygroundOut:
+@router.post(PREFIX + "/relu", response_model=PlaygroundOut, responses=ERRORS)
+async def relu(body: ReluRequest, threads: ThreadsDep) -> Response:
     """``F.relu``: f(x) = max(0, x), element by element."""
-    return playground_out(run_playground("relu", body.model_dump()))
+    return await run_playground(threads, "relu", body, playground_out)
 
 
-@router.post(PREFIX + "/im2col", response_model=Im2ColOut, responses=error_responses(422))
-def im2col(body: Im2ColRequest) -> Im2ColOut:
+@router.post(PREFIX + "/im2col", response_model=Im2ColOut, responses=ERRORS)
+async def im2col(body: Im2ColRequest, threads: ThreadsDep) -> Response:
     """The convolution as one matrix product W_row · X_col, beside ``F.conv2d``."""
-    return im2col_out(run_playground("im2col", body.model_dump()))
+    return await run_playground(threads, "im2col", body, im2col_out)
 
 
 @router.get(PREFIX + "/output-size", response_model=AxisFitOut)
