@@ -86,7 +86,7 @@ class _StatisticsSink:
 
     def __init__(self, program: LayerProgram, keep: set[str]) -> None:
         self.program = program
-        self.wanted = {layer.point: layer.name for layer in program.layers}
+        self.wanted = {layer.point for layer in program.layers}
         self.summaries: dict[int, torch.Tensor] = {}
         self.shapes: dict[int, tuple[int, ...]] = {}
         self.keep = {program.by_name[name].point for name in keep}
@@ -96,15 +96,16 @@ class _StatisticsSink:
         if point not in self.wanted or point in self.summaries:
             return
         self.summaries[point] = summarize(value)
-        shape = tuple(value.shape[1:])
-        if point in self.program.channels_last:
-            shape = (shape[2], shape[0], shape[1])
-        self.shapes[point] = shape
+        self.shapes[point] = self.program.shown_shape(point, tuple(value.shape[1:]))
         if point in self.keep:
-            kept = value.detach().clone()
-            self.kept[point] = (
-                kept.permute(0, 3, 1, 2) if point in self.program.channels_last else kept
-            )
+            self.kept[point] = self.program.channels_first(point, value.detach().clone())
+
+
+def _layer_stats(name: str, kind: str, shape: tuple[int, ...], row: list[float]) -> LayerStats:
+    """One ``summarize`` row (min, max, sum, zeros) of one image as the layer's statistics."""
+    low, high, total, zeros = row
+    count = math.prod(shape)
+    return LayerStats(name, kind, shape, low, high, total / count, zeros / count)
 
 
 def _stats(
@@ -113,21 +114,10 @@ def _stats(
     found = []
     for layer in model.layers:
         point = model.program.by_name[layer.name].point
-        if point not in rows:
-            continue
-        low, high, total, zeros = rows[point][image]
-        count = math.prod(sink.shapes[point])
-        found.append(
-            LayerStats(
-                name=layer.name,
-                kind=layer.kind,
-                shape=sink.shapes[point],
-                min=low,
-                max=high,
-                mean=total / count,
-                zero_fraction=zeros / count,
+        if point in rows:
+            found.append(
+                _layer_stats(layer.name, layer.kind, sink.shapes[point], rows[point][image])
             )
-        )
     return found
 
 
@@ -169,19 +159,16 @@ def analyze(
 
 def layer_statistics(model: LoadedModel, activations: dict[str, torch.Tensor]) -> list[LayerStats]:
     """min/max/mean/fraction of zeros of given (C, H, W) maps, in the model's layer order."""
-    found = []
-    for layer in model.layers:
-        tensor = activations.get(layer.name)
-        if tensor is None:
-            continue
-        low, high, total, zeros = summarize(tensor.unsqueeze(0))[0].tolist()
-        count = tensor.numel()
-        found.append(
-            LayerStats(
-                layer.name, layer.kind, tuple(tensor.shape), low, high, total / count, zeros / count
-            )
+    return [
+        _layer_stats(
+            layer.name,
+            layer.kind,
+            tuple(activations[layer.name].shape),
+            summarize(activations[layer.name].unsqueeze(0))[0].tolist(),
         )
-    return found
+        for layer in model.layers
+        if layer.name in activations
+    ]
 
 
 def recompute_activations(

@@ -94,10 +94,7 @@ class ActivationCapture:
             return
         self._seen.add(point)
         kept = self._keep(point, value)
-        if outputs and point in self.program.channels_last:
-            shown = kept.permute(0, 3, 1, 2)
-        else:
-            shown = kept
+        shown = self.program.channels_first(point, kept)
         for name in outputs or ():
             self.activations[name] = shown
             self.order.append(name)

@@ -115,6 +115,14 @@ class LayerProgram:
         # Points whose 4-d value is (N, H, W, C); set by the receptive-field trace at load time.
         self.channels_last: frozenset[int] = frozenset()
 
+    def channels_first(self, point: int, value: Tensor) -> Tensor:
+        """A (N, H, W, C) value of a channels-last point as a (N, C, H, W) view; others as is."""
+        return value.permute(0, 3, 1, 2) if point in self.channels_last else value
+
+    def shown_shape(self, point: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """One item's shape as shown: (C, H, W) for a channels-last (H, W, C) point."""
+        return (shape[2], shape[0], shape[1]) if point in self.channels_last else shape
+
     @classmethod
     def build(cls, model: nn.Module, *, trace: bool = True) -> "LayerProgram":
         """Trace ``model`` with fx; fall back to module hooks when it cannot be traced.

@@ -230,9 +230,7 @@ def describe_layers(program: LayerProgram, input_shape: tuple[int, int, int]) ->
     for layer in program.layers:
         if layer.point not in shapes:
             continue  # did not run for this input (a branch not taken)
-        shape = shapes[layer.point][1:]
-        if layer.point in program.channels_last:
-            shape = (shape[2], shape[0], shape[1])
+        shape = program.shown_shape(layer.point, shapes[layer.point][1:])
         trace = traces.get(layer.point)
         field = (
             LayerReceptiveField(layer.name, trace.field.rf, trace.field.diagnostic)

@@ -143,7 +143,7 @@ class LayerTap:
         """The layer output recorded by the last ``run``, channels-first."""
         if self.output is None:
             raise RuntimeError("the tapped layer did not run in the forward pass")
-        return self.output.permute(0, 3, 1, 2) if self.channels_last else self.output
+        return self.program.channels_first(self._point, self.output)
 
 
 def forward_to_layer(
