@@ -40,24 +40,6 @@ FORMULAS = {
     "batchnorm": "(x − running_mean) / √(running_var + eps) · γ + β",
     "norm": "(x − μ) / √(σ² + eps) · γ + β  (μ, σ² over the normalized group)",
 }
-_TYPE_KEYS = {
-    "ReLU": "relu",
-    "ReLU6": "relu6",
-    "Hardtanh": "hardtanh",
-    "LeakyReLU": "leaky_relu",
-    "SiLU": "silu",
-    "Hardswish": "hardswish",
-    "Hardsigmoid": "hardsigmoid",
-    "GELU": "gelu",
-    "Sigmoid": "sigmoid",
-    "Tanh": "tanh",
-    "ELU": "elu",
-    "Softplus": "softplus",
-    "Mish": "mish",
-    "SELU": "selu",
-    "CELU": "celu",
-    "PReLU": "prelu",
-}
 _PARAMETERS = (
     "negative_slope",
     "alpha",
@@ -122,10 +104,6 @@ def conv_padding(conv: nn.Conv2d) -> tuple[int, int, int, int]:
         return tuple(int(p) for p in pads)  # type: ignore[return-value]
     top, left = conv.padding
     return (left, left, top, top)
-
-
-def _padded_positions(size: int, low: int) -> list[int]:
-    return [i - low for i in range(size)]
 
 
 def _window(
@@ -489,7 +467,8 @@ def _breakdown(
             "recomputed": float(source[(0, *position)]),
         }
     if kind == "activation" and source is not None:
-        key = _TYPE_KEYS.get(layer.type, layer.type)
+        # A module's class name lower-cased is the function's name, but for LeakyReLU.
+        key = "leaky_relu" if layer.type == "LeakyReLU" else layer.type.lower()
         result = float(program.reapply(layer, values)[raw])
         parameters = {}
         if module is not None:
