@@ -19,7 +19,8 @@ from torch.nn import functional
 
 from app.core.capture import capture_points
 from app.core.layer_program import LayerProgram
-from app.core.unit_math import UnitError, conv_padding
+from app.core.unit_math import UnitError
+from app.core.unit_windows import conv_padding
 
 PREVIEW_ROWS = 8
 
@@ -117,7 +118,7 @@ def im2col_unit(
 
 @dataclass
 class FoldedUnit:
-    """A conv + batch norm pair as one conv: the effective filter and bias, and the unit both ways."""
+    """A conv + batch norm pair as one conv: effective filter and bias, the unit both ways."""
 
     conv: str
     batchnorm: str
