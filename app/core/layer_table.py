@@ -12,6 +12,7 @@ import json
 import logging
 import os
 from dataclasses import asdict, fields
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ FORMAT = "convlens-layer-table/1"
 _SOURCES = ("receptive_field", "layer_kinds.py", "layer_trace.py", "layer_graph.py", "registry.py")
 
 
+@cache
 def code_digest() -> str:
     """Digest of the code that computes layer tables: any change to it makes new tables."""
     core = Path(__file__).parent

@@ -201,14 +201,13 @@ class AnalysisService:
         self, record: AnalysisRecord, layer: str, unit: tuple[int, ...]
     ) -> UnitMath:
         """One unit's arithmetic, redone from the layer's real input (one forward up to it)."""
-        model = self.model_of(record)
-        batch = record.input.unsqueeze(0).to(model.device)
-        return await self.queue.run(explain_unit, model.program, batch, layer, unit)
+        return await self.layer_math(record, explain_unit, layer, unit)
 
     async def layer_math(
-        self, record: AnalysisRecord, view: Callable[..., T], layer: str, *unit: int
+        self, record: AnalysisRecord, view: Callable[..., T], layer: str, *unit: object
     ) -> T:
-        """A layer-arithmetic view (im2col, folded batch norm) of one unit of this analysis."""
+        """``view(program, batch, layer, *unit)`` on this analysis's input, in the queue: a unit's
+        arithmetic, its im2col row, its folded batch norm."""
         model = self.model_of(record)
         batch = record.input.unsqueeze(0).to(model.device)
         return await self.queue.run(view, model.program, batch, layer, *unit)
