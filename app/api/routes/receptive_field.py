@@ -7,7 +7,13 @@ from fastapi import APIRouter, Query
 from app.api.deps import ModelDep, ModelLayerDep
 from app.api.errors import ApiError
 from app.api.schemas import BoxOut, InputShape, ReceptiveFieldBoxOut, error_responses
-from app.core.receptive_field import Box, ReceptiveField, clip_box, receptive_field_box
+from app.core.receptive_field import (
+    Box,
+    ReceptiveField,
+    clip_box,
+    receptive_field_box,
+    receptive_field_json,
+)
 
 router = APIRouter(prefix="/api/v1/models/{model_id}/layers/{layer}", tags=["receptive fields"])
 
@@ -17,15 +23,9 @@ def box_out(box: Box) -> BoxOut:
 
 
 def field_numbers(rf: ReceptiveField) -> dict[str, object]:
-    """The numbers of a receptive field, as both the model card and the unit box report them."""
-    return {
-        "size": list(rf.size),
-        "jump": list(rf.jump),
-        "start": list(rf.start),
-        "is_global": rf.is_global,
-        "gated": rf.gated,
-        "seen": box_out(rf.seen) if rf.seen is not None else None,
-    }
+    """The numbers of a receptive field, as both the model card and the unit box report them
+    (``receptive_field_json``, with ``seen`` as a box object)."""
+    return {**receptive_field_json(rf), "seen": box_out(rf.seen) if rf.seen is not None else None}
 
 
 @router.get(
