@@ -24,6 +24,7 @@ from app.api.schemas import (
     error_responses,
 )
 from app.config import Settings
+from app.core.analysis import Prediction
 from app.core.layer_graph import MODEL_INPUT
 from app.core.patch import MAX_PATCH_SIDE, PatchError, feature_map_patch
 from app.services.analyses import AnalysisRecord
@@ -85,6 +86,12 @@ async def read_image_upload(request: Request, settings: Settings) -> bytes:
     return data
 
 
+def predictions_out(predictions: list[Prediction]) -> list[PredictionOut]:
+    return [
+        PredictionOut(index=p.index, label=p.label, probability=p.probability) for p in predictions
+    ]
+
+
 def analysis_out(record: AnalysisRecord, cached: bool) -> AnalysisOut:
     base = f"/api/v1/analyses/{record.analysis_id}"
     return AnalysisOut(
@@ -92,10 +99,7 @@ def analysis_out(record: AnalysisRecord, cached: bool) -> AnalysisOut:
         model_id=record.model_id,
         cached=cached,
         input_url=f"{base}/input.png",
-        predictions=[
-            PredictionOut(index=p.index, label=p.label, probability=p.probability)
-            for p in record.predictions
-        ],
+        predictions=predictions_out(record.predictions),
         logits=record.logits,
         layers=[
             LayerStatsOut(
@@ -181,9 +185,7 @@ async def channel_out(
         raise ApiError(404, "channel_not_found", f"{what} has channels 0..{count - 1}")
     values = maps[channel]
     grid = values.reshape(1, 1) if values.ndim == 0 else values
-    body = await anyio.to_thread.run_sync(
-        _channel_json, record.analysis_id, layer, channel, grid
-    )
+    body = await anyio.to_thread.run_sync(_channel_json, record.analysis_id, layer, channel, grid)
     return Response(body, media_type="application/json", headers=headers)
 
 

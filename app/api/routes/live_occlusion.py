@@ -12,8 +12,9 @@ from fastapi import APIRouter, Query, Request
 
 from app.api.attribution_deps import AttributionDep, run_queued
 from app.api.deps import AnalysisDep, ServiceDep
+from app.api.routes.analyses import predictions_out
 from app.api.routes.attribution import ClassQuery, checked_class, occlusion_fill
-from app.api.schemas import PredictionOut, error_responses
+from app.api.schemas import error_responses
 from app.api.schemas_attribution import LiveOcclusionOut
 from app.core.analysis import top_predictions
 from app.core.attribution.occlusion import occluded_logits
@@ -58,10 +59,7 @@ async def live_occlusion(
             label=model.labels[index],
             score=float(logits[index]),
             clean_score=float(clean[index]),
-            predictions=[
-                PredictionOut(index=p.index, label=p.label, probability=p.probability)
-                for p in top_predictions(logits, model.labels, 5)
-            ],
+            predictions=predictions_out(top_predictions(logits, model.labels, 5)),
         )
 
     return await run_queued(request, compute)
