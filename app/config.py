@@ -134,6 +134,22 @@ class Settings(BaseSettings):
     feature_vis_dir: Path = CACHE_DIR / "feature-vis"
     feature_vis_queue_size: int = Field(16, ge=1)
 
+    # Bounded attribution work (issue 15 item 6, issue 16): a feature visualization runs at most
+    # `feature_vis_max_steps` steps (the API's ceiling is 256), one client may have
+    # `feature_vis_jobs_per_client` of them waiting, and the disk cache keeps at most
+    # `feature_vis_cache_bytes` (oldest deleted first). Occlusion and SmoothGrad run as jobs with
+    # progress and cancel (app/core/attribution/jobs.py): at most `attribution_jobs` queued or
+    # running, `attribution_jobs_per_client` per client; a job nobody polled for
+    # `attribution_job_abandon_seconds` is cancelled, a finished one kept
+    # `attribution_job_keep_seconds` for its result.
+    feature_vis_max_steps: int = Field(256, ge=1, le=256)
+    feature_vis_jobs_per_client: int = Field(2, ge=1)
+    feature_vis_cache_bytes: int = Field(64 * 1024 * 1024, ge=1)
+    attribution_jobs: int = Field(16, ge=1)
+    attribution_jobs_per_client: int = Field(4, ge=1)
+    attribution_job_abandon_seconds: float = Field(30.0, gt=0)
+    attribution_job_keep_seconds: float = Field(120.0, gt=0)
+
     @property
     def extra_model_paths(self) -> list[Path]:
         """The paths of `models`, in order."""

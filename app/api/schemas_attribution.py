@@ -4,6 +4,8 @@ Heatmaps travel inside the JSON as ``data:image/png;base64,…`` URLs, already c
 server (see ``app.core.attribution.colormap``), so one request gives the numbers and the picture.
 """
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from app.api.schemas import AtlasOut, BoxOut, InputShape, PredictionOut
@@ -28,6 +30,13 @@ class GradCamOut(ClassTarget):
         description=f"{PNG_DATA_URL}; RGBA at input size, transparent where the map is 0"
     )
     input: InputShape
+    field_size: list[int] | None = Field(
+        description="[h, w] input pixels one map cell sees (its receptive field); null: unknown"
+    )
+    blank_fraction: float = Field(
+        description="share of input pixels at the model's blank value (its occlusion fill)"
+    )
+    heat_on_blank: float = Field(description="share of the stretched map's heat on those pixels")
 
 
 class SaliencyOut(ClassTarget):
@@ -39,6 +48,12 @@ class SaliencyOut(ClassTarget):
     max: float = Field(description="largest max-over-channels |gradient|")
     map_png: str = Field(
         description=f"{PNG_DATA_URL}; black = 0, pale yellow = the 99th percentile and above"
+    )
+    speckle: float = Field(
+        description="mean |difference| of neighbouring pixels over the mean, of the map as drawn"
+    )
+    plain_speckle: float | None = Field(
+        None, description="SmoothGrad only: the plain gradient's speckle, for comparison"
     )
 
 
@@ -55,6 +70,9 @@ class OcclusionOut(ClassTarget):
     map_png: str = Field(
         description=f"{PNG_DATA_URL}; per pixel the mean drop of the windows covering it; "
         "red = the class score fell, blue = it rose, white = no change"
+    )
+    legend_png: str = Field(
+        description=f"{PNG_DATA_URL}; the map's palette from −max|drop| (left) to +max|drop|"
     )
 
 
@@ -87,11 +105,17 @@ class FeatureVisOut(BaseModel):
     model_id: str
     layer: str
     channel: int
-    status: str = Field(description="'done', or 'computing' (HTTP 202: ask again later)")
+    status: str = Field(
+        description="'done'; 'computing' (HTTP 202: ask again later); 'cancelled' (DELETE)"
+    )
     image_url: str | None = None
     start_activation: float | None = Field(None, description="objective on the starting noise")
     final_activation: float | None = None
     steps: int
+    done: int = Field(0, description="optimisation steps done so far")
+    measured_before_relu: bool = Field(
+        description="the objective is the channel's mean before the ReLU that produces it"
+    )
 
 
 class TopPatchOut(BaseModel):
@@ -131,6 +155,33 @@ class FirstLayerFiltersOut(BaseModel):
     random_seed: int
     trained: FilterBankOut
     random: FilterBankOut
+    verdict: Literal["smooth", "slightly_smoother", "not_smoother"] = Field(
+        description="what the two correlations support about the trained filters' smoothness"
+    )
+
+
+class ChannelMeansOut(BaseModel):
+    analysis_id: str
+    layer: str
+    means: list[float] = Field(description="each channel's mean over the map for this input")
+    strongest: int = Field(description="the channel with the largest mean")
+
+
+class JobErrorOut(BaseModel):
+    code: str
+    message: str
+
+
+class AttributionJobOut(BaseModel):
+    job_id: str
+    kind: Literal["occlusion", "saliency"]
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    done: int = Field(description="window positions or noisy copies computed so far")
+    total: int = Field(description="how many there are (0 until the job has started)")
+    fraction: float = Field(ge=0, le=1)
+    url: str = Field(description="this job: GET to poll, DELETE to cancel")
+    result: OcclusionOut | SaliencyOut | None = Field(None, description="when status is 'done'")
+    error: JobErrorOut | None = Field(None, description="when status is 'failed'")
 
 
 class LiveOcclusionOut(BaseModel):

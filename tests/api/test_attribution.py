@@ -1,7 +1,12 @@
 """Per-analysis attribution routes: the API returns the core's numbers for the exact input."""
 
+import asyncio
 import base64
+import dataclasses
 import io
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import numpy as np
@@ -10,10 +15,14 @@ import torch
 from fastapi import FastAPI
 from PIL import Image
 
+from app.api.deps import get_analysis
+from app.api.routes.attribution import SALIENCY_SATURATION
 from app.config import REPO_ROOT, Settings
-from app.core.attribution.colormap import OVERLAY_MAX_ALPHA
+from app.core.analysis import recompute_activations
+from app.core.attribution.colormap import DIVERGING, OVERLAY_MAX_ALPHA
 from app.core.attribution.effective_rf import effective_receptive_field
 from app.core.attribution.gradcam import grad_cam
+from app.core.attribution.map_stats import speckle
 from app.core.attribution.saliency import SmoothGradOptions, saliency
 from app.core.receptive_field import receptive_field_box
 from app.core.registry import ModelRegistry
@@ -22,11 +31,21 @@ from tests.conftest import sample_photo
 pytestmark = pytest.mark.anyio
 
 DIGIT = (REPO_ROOT / "static" / "samples" / "digits" / "digit-3.png").read_bytes()
+SEVEN = (REPO_ROOT / "static" / "samples" / "digits" / "digit-7.png").read_bytes()
 
 
 @pytest.fixture
-def settings(tmp_path) -> Settings:
-    return Settings(feature_vis_dir=tmp_path / "feature-vis", smoothgrad_samples=3)
+def settings(tmp_path, request: pytest.FixtureRequest) -> Settings:
+    extra = getattr(request, "param", {})
+    return Settings(feature_vis_dir=tmp_path / "feature-vis", smoothgrad_samples=3, **extra)
+
+
+@asynccontextmanager
+async def other_client(app: FastAPI, address: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A second client, from another address, of the app whose lifespan already runs."""
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
 
 
 async def analysis(client: httpx.AsyncClient, model_id: str, data: bytes) -> str:
@@ -190,3 +209,187 @@ async def test_efficientnet_grad_cam_and_the_window_budget(
     assert data_url_image(body["overlay_png"]).shape == (224, 224, 4)
     response = await client.get(f"/api/v1/analyses/{aid}/occlusion?window=4&stride=2")
     assert response.json()["error"]["code"] == "too_many_windows"
+
+
+async def test_grad_cam_says_how_much_heat_lies_on_the_blank_paper(
+    client: httpx.AsyncClient, app: FastAPI, registry: ModelRegistry
+) -> None:
+    aid = await analysis(client, "lenet5-mnist", SEVEN)
+    body = (await client.get(f"/api/v1/analyses/{aid}/grad-cam")).json()
+    model = registry.get("lenet5-mnist")
+    inputs = record_input(app, aid)
+    pixels = inputs[0] * model.spec.preprocess.std[0] + model.spec.preprocess.mean[0]
+    blank = pixels.abs() < 0.5 / 255  # the spec's fill is 0.0: the black paper
+    field = model.layer_index["relu2"].receptive_field.rf
+    heat = grad_cam(model.module, inputs, "relu2", None, field).upsampled
+    assert body["blank_fraction"] == pytest.approx(float(blank.double().mean()))
+    assert body["heat_on_blank"] == pytest.approx(float(heat[blank].sum() / heat.sum()))
+    assert body["field_size"] == [14, 14]
+    assert body["heat_on_blank"] > 0.5  # what the panel's note explains
+    photo = await analysis(client, "efficientnet-lite0", sample_photo("chelsea.png"))
+    cam = (await client.get(f"/api/v1/analyses/{photo}/grad-cam")).json()
+    assert (cam["blank_fraction"], cam["heat_on_blank"]) == (0.0, 0.0)
+
+
+async def test_smoothgrad_reports_its_speckle_beside_the_plain_gradients(
+    client: httpx.AsyncClient, app: FastAPI, registry: ModelRegistry
+) -> None:
+    aid = await analysis(client, "lenet5-mnist", SEVEN)
+    module, inputs = registry.get("lenet5-mnist").module, record_input(app, aid)
+    body = (await client.get(f"/api/v1/analyses/{aid}/saliency?method=smoothgrad")).json()
+    smooth = saliency(module, inputs, None, SmoothGradOptions(samples=3)).map.numpy()
+    plain = saliency(module, inputs).map.numpy()
+    assert body["speckle"] == pytest.approx(speckle(smooth, SALIENCY_SATURATION))
+    assert body["plain_speckle"] == pytest.approx(speckle(plain, SALIENCY_SATURATION))
+    vanilla = (await client.get(f"/api/v1/analyses/{aid}/saliency")).json()
+    assert vanilla["speckle"] == body["plain_speckle"] and vanilla["plain_speckle"] is None
+
+
+async def test_occlusion_ships_the_legend_of_its_own_palette(client: httpx.AsyncClient) -> None:
+    aid = await analysis(client, "lenet5-mnist", DIGIT)
+    body = (await client.get(f"/api/v1/analyses/{aid}/occlusion")).json()
+    legend = data_url_image(body["legend_png"])
+    np.testing.assert_array_equal(legend[0], DIVERGING)
+    assert tuple(legend[0, 0]) == (33, 102, 172) and tuple(legend[0, -1]) == (178, 24, 43)
+
+
+async def test_channel_means_name_the_channel_that_responds_most(
+    client: httpx.AsyncClient, app: FastAPI, registry: ModelRegistry
+) -> None:
+    aid = await analysis(client, "efficientnet-lite0", sample_photo("chelsea.png"))
+    body = (await client.get(f"/api/v1/analyses/{aid}/layers/_conv_stem/channel-means")).json()
+    model = registry.get("efficientnet-lite0")
+    maps = recompute_activations(model, record_input(app, aid), ["_conv_stem"])["_conv_stem"]
+    means = maps.mean(dim=(1, 2))
+    assert body["means"] == pytest.approx(means.tolist(), rel=1e-5)
+    assert body["strongest"] == int(means.argmax()) == 23
+    lenet = await analysis(client, "lenet5-mnist", DIGIT)
+    logits = (await client.get(f"/api/v1/analyses/{lenet}/layers/fc3/channel-means")).json()
+    assert logits["strongest"] == app.state.analyses.record(lenet).predictions[0].index
+
+
+async def poll(client: httpx.AsyncClient, url: str, until: set[str], seconds: float = 60) -> dict:
+    deadline = time.monotonic() + seconds
+    while (body := (await client.get(url)).json())["status"] not in until:
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.05)
+    return body
+
+
+async def test_jobs_give_the_same_numbers_as_the_plain_routes_with_progress(
+    client: httpx.AsyncClient,
+) -> None:
+    aid = await analysis(client, "lenet5-mnist", DIGIT)
+    base = f"/api/v1/analyses/{aid}"
+    for method, query in (("occlusion", "window=6&stride=2"), ("saliency", "method=smoothgrad")):
+        started = await client.post(f"{base}/{method}/jobs?{query}&class_index=5")
+        assert started.status_code == 202
+        job = started.json()
+        assert (
+            started.headers["location"] == job["url"] == f"/api/v1/attribution-jobs/{job['job_id']}"
+        )
+        assert (job["kind"], job["status"]) == (method, "queued")
+        done = await poll(client, job["url"], {"done", "failed"})
+        plain = (await client.get(f"{base}/{method}?{query}&class_index=5")).json()
+        assert done["status"] == "done" and done["result"] == plain
+        total = 12 * 12 if method == "occlusion" else 3  # window positions, noisy copies
+        assert (done["done"], done["total"], done["fraction"]) == (total, total, 1.0)
+
+
+async def test_a_cancelled_job_stops_at_once_and_frees_its_slot(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    aid = await analysis(client, "efficientnet-lite0", sample_photo("chelsea.png"))
+    url = (await client.post(f"/api/v1/analyses/{aid}/occlusion/jobs?window=8&stride=4")).json()[
+        "url"
+    ]
+    deadline = time.monotonic() + 60
+    while (body := (await client.get(url)).json())["done"] < 32:
+        assert time.monotonic() < deadline and body["status"] in ("queued", "running"), body
+        await asyncio.sleep(0.05)
+    assert body["total"] == 55 * 55 and 0 < body["fraction"] < 0.1
+    assert app.state.queue.running == 1
+    asked = time.monotonic()
+    assert (await client.delete(url)).status_code == 200
+    stopped = await poll(client, url, {"cancelled"}, seconds=5)
+    assert time.monotonic() - asked < 2.0
+    assert (app.state.queue.running, app.state.queue.admitted) == (0, 0)
+    cpu = time.process_time()
+    await asyncio.sleep(1.0)
+    assert time.process_time() - cpu < 0.3  # nothing computes any more
+    assert (await client.get(url)).json()["done"] == stopped["done"] < 55 * 55
+    assert stopped["result"] is None
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"attribution_jobs_per_client": 1, "attribution_jobs": 2}],
+    indirect=True,
+)
+async def test_jobs_are_limited_per_client_and_in_total(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    aid = await analysis(client, "efficientnet-lite0", sample_photo("chelsea.png"))
+    slow = f"/api/v1/analyses/{aid}/occlusion/jobs?window=8&stride=4"
+    first = (await client.post(slow)).json()
+    refused = await client.post(slow)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (429, "too_many_jobs")
+    assert refused.headers["retry-after"]
+    async with other_client(app, "10.0.0.2") as other:
+        second = (await other.post(slow)).json()
+        not_yours = await other.delete(first["url"])
+        assert (not_yours.status_code, not_yours.json()["error"]["code"]) == (403, "not_your_job")
+        async with other_client(app, "10.0.0.3") as third:
+            full = await third.post(slow)
+            assert (full.status_code, full.json()["error"]["code"]) == (503, "busy")
+        await other.delete(second["url"])
+    await client.delete(first["url"])
+    await poll(client, first["url"], {"cancelled"}, seconds=5)
+    again = await client.post(slow)  # a cancelled job frees its place
+    assert again.status_code == 202
+    await client.delete(again.json()["url"])
+
+
+@pytest.mark.parametrize("settings", [{"attribution_job_abandon_seconds": 0.5}], indirect=True)
+async def test_a_job_nobody_asks_about_is_cancelled(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    aid = await analysis(client, "efficientnet-lite0", sample_photo("chelsea.png"))
+    job = (await client.post(f"/api/v1/analyses/{aid}/occlusion/jobs?window=8&stride=4")).json()
+    await asyncio.sleep(3.0)  # no polls: the page was closed
+    board = app.state.attribution_jobs
+    assert board.get(job["job_id"]).status == "cancelled"
+    assert app.state.queue.running == 0
+
+
+async def test_job_writes_from_another_site_and_unknown_jobs_are_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    aid = await analysis(client, "lenet5-mnist", DIGIT)
+    evil = {"origin": "https://evil.example"}
+    response = await client.post(f"/api/v1/analyses/{aid}/occlusion/jobs", headers=evil)
+    assert (response.status_code, response.json()["error"]["code"]) == (403, "foreign_origin")
+    missing = await client.get("/api/v1/attribution-jobs/0123456789abcdef")
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "job_not_found")
+    assert (await client.get("/api/v1/attribution-jobs/XYZ")).status_code == 422
+    bad = await client.post(f"/api/v1/analyses/{aid}/occlusion/jobs?window=29")
+    assert bad.status_code == 422  # the same checks as the plain route, before any job exists
+
+
+async def test_channel_means_of_a_layer_this_input_did_not_reach_say_so(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """A branching forward may skip layers; the answer is a 422, not a server error."""
+    aid = await analysis(client, "lenet5-mnist", DIGIT)
+    record = app.state.analyses.record(aid)
+    skipped = dataclasses.replace(
+        record, layers=[stats for stats in record.layers if stats.name != "relu2"]
+    )
+    app.dependency_overrides[get_analysis] = lambda: skipped
+    try:
+        response = await client.get(f"/api/v1/analyses/{aid}/layers/relu2/channel-means")
+    finally:
+        app.dependency_overrides.clear()
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "layer_not_run")
+    missing = await client.get(f"/api/v1/analyses/{aid}/layers/nope/channel-means")
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "layer_not_found")

@@ -2,40 +2,53 @@
 occlusion sensitivity and the effective receptive field (trained beside randomly initialised).
 
 Each method runs on the analysis's exact input tensor as one inference-queue job that computes the
-map and encodes its PNG. What a model learned, independent of any image (feature visualization,
-top-activating patches, first-layer filters), is in ``learned_features``.
+map and encodes its PNG. Saliency and occlusion are also offered as jobs with progress and cancel
+(``attribution_jobs``): one dependency per method (``SaliencyWork``, ``OcclusionWork``) reads and
+checks the request and returns the computation, so both ways run exactly the same code. What a
+model learned, independent of any image (feature visualization, top-activating patches,
+first-layer filters), is in ``learned_features``.
 """
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 import torch
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from app.api.attribution_deps import (
-    AttributionDep,
+    JobBoardDep,
+    WriterDep,
     attribution_lifespan,
     data_url,
+    feature_map_layer,
     input_shape,
     run_queued,
+    start_job,
 )
-from app.api.deps import AnalysisDep, AnalysisLayerDep, ServiceDep, SettingsDep
-from app.api.errors import ApiError
-from app.api.routes.receptive_field import box_out
+from app.api.deps import AnalysisDep, ServiceDep, SettingsDep
+from app.api.errors import ApiError, not_found
+from app.api.routes import unit_attribution
 from app.api.schemas import error_responses
 from app.api.schemas_attribution import (
-    EffectiveFieldMap,
-    EffectiveFieldOut,
+    AttributionJobOut,
     GradCamOut,
+    JobErrorOut,
     OcclusionOut,
     SaliencyOut,
 )
-from app.core.attribution.colormap import diverging_png, overlay_png, sequential_png
-from app.core.attribution.effective_rf import EffectiveReceptiveField, effective_receptive_field
+from app.core.attribution.colormap import (
+    diverging_legend_png,
+    diverging_png,
+    overlay_png,
+    sequential_png,
+)
 from app.core.attribution.gradcam import default_cam_layer, grad_cam
+from app.core.attribution.jobs import Job, JobBoard
+from app.core.attribution.map_stats import blank_mask, heat_share, speckle
 from app.core.attribution.occlusion import occlusion
-from app.core.attribution.resources import RANDOM_SEED
+from app.core.attribution.progress import Progress
 from app.core.attribution.saliency import DEFAULT_NOISE_LEVEL, SmoothGradOptions, saliency
-from app.core.registry import LayerInfo, LoadedModel
+from app.core.registry import LoadedModel
 from app.services.analyses import AnalysisRecord
 
 MAX_OCCLUSION_WINDOWS = 4096
@@ -46,6 +59,7 @@ SALIENCY_SATURATION = 0.99
 pixels that would leave the rest black (the JSON's ``max`` stays the true maximum)."""
 
 router = APIRouter(prefix="/api/v1", tags=["attribution"], lifespan=attribution_lifespan)
+router.include_router(unit_attribution.router)
 
 
 def checked_class(model: LoadedModel, class_index: int | None) -> int | None:
@@ -64,18 +78,11 @@ def cam_layer_or_422(model: LoadedModel, record: AnalysisRecord) -> str:
     return layer
 
 
-def feature_map_layer(model: LoadedModel, name: str) -> LayerInfo:
-    info = model.layer_index.get(name)
-    if info is None:
-        raise ApiError(404, "layer_not_found", f"no layer named {name!r}")
-    if len(info.output_shape) != 3:
-        raise ApiError(422, "not_a_feature_map", f"layer {name!r} has no spatial output")
-    return info
-
-
 ClassQuery = Annotated[
     int | None, Query(ge=0, description="class to explain (default: top prediction)")
 ]
+SaliencyWork = Callable[[Progress], SaliencyOut]
+OcclusionWork = Callable[[Progress], OcclusionOut]
 
 
 @router.get(
@@ -98,6 +105,8 @@ async def grad_cam_map(
     def compute() -> GradCamOut:
         field = info.receptive_field.rf
         result = grad_cam(model.module, record.input, info.name, target, field)
+        pre = model.spec.preprocess
+        blank = blank_mask(record.input, pre.mean, pre.std, model.spec.occlusion_fill)
         return GradCamOut(
             analysis_id=record.analysis_id,
             layer=info.name,
@@ -108,18 +117,15 @@ async def grad_cam_map(
             cam_max=float(result.cam.max()),
             overlay_png=data_url(overlay_png(result.upsampled.numpy())),
             input=input_shape(model),
+            field_size=None if field is None else list(field.size),
+            blank_fraction=float(blank.double().mean()),
+            heat_on_blank=heat_share(result.upsampled, blank),
         )
 
     return await run_queued(request, compute)
 
 
-@router.get(
-    "/analyses/{analysis_id}/saliency",
-    response_model=SaliencyOut,
-    responses=error_responses(404, 422, 503),
-)
-async def saliency_map(
-    request: Request,
+def saliency_work(
     record: AnalysisDep,
     service: ServiceDep,
     settings: SettingsDep,
@@ -128,8 +134,8 @@ async def saliency_map(
     samples: Annotated[int | None, Query(ge=1, le=MAX_SMOOTHGRAD_SAMPLES)] = None,
     noise_level: Annotated[float, Query(gt=0, le=1)] = DEFAULT_NOISE_LEVEL,
     seed: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-) -> SaliencyOut:
-    """Input gradient of the class score (vanilla) or its mean over noisy copies (SmoothGrad)."""
+) -> SaliencyWork:
+    """The checked saliency request, as the computation that answers it."""
     model = service.model_of(record)
     target = checked_class(model, class_index)
     options = None
@@ -137,8 +143,12 @@ async def saliency_map(
         count = samples or settings.smoothgrad_samples
         options = SmoothGradOptions(samples=count, noise_level=noise_level, seed=seed)
 
-    def compute() -> SaliencyOut:
-        result = saliency(model.module, record.input, target, options)
+    def compute(progress: Progress) -> SaliencyOut:
+        result = saliency(model.module, record.input, target, options, progress)
+        plain = None
+        if options is not None:  # the plain gradient's speckle, which SmoothGrad should lower
+            plain_map = saliency(model.module, record.input, target).map.numpy()
+            plain = speckle(plain_map, SALIENCY_SATURATION)
         return SaliencyOut(
             analysis_id=record.analysis_id,
             class_index=result.class_index,
@@ -150,9 +160,24 @@ async def saliency_map(
             seed=seed,
             max=float(result.map.max()),
             map_png=data_url(sequential_png(result.map.numpy(), SALIENCY_SATURATION)),
+            speckle=speckle(result.map.numpy(), SALIENCY_SATURATION),
+            plain_speckle=plain,
         )
 
-    return await run_queued(request, compute)
+    return compute
+
+
+SaliencyWorkDep = Annotated[SaliencyWork, Depends(saliency_work)]
+
+
+@router.get(
+    "/analyses/{analysis_id}/saliency",
+    response_model=SaliencyOut,
+    responses=error_responses(404, 422, 503),
+)
+async def saliency_map(request: Request, work: SaliencyWorkDep) -> SaliencyOut:
+    """Input gradient of the class score (vanilla) or its mean over noisy copies (SmoothGrad)."""
+    return await run_queued(request, work, Progress())
 
 
 def occlusion_fill(model: LoadedModel) -> float:
@@ -160,20 +185,14 @@ def occlusion_fill(model: LoadedModel) -> float:
     return model.spec.occlusion_fill
 
 
-@router.get(
-    "/analyses/{analysis_id}/occlusion",
-    response_model=OcclusionOut,
-    responses=error_responses(404, 422, 503),
-)
-async def occlusion_map(
-    request: Request,
+def occlusion_work(
     record: AnalysisDep,
     service: ServiceDep,
     class_index: ClassQuery = None,
     window: Annotated[int | None, Query(ge=1, le=4096, description="default: input / 7")] = None,
     stride: Annotated[int | None, Query(ge=1, le=4096, description="default: window / 2")] = None,
-) -> OcclusionOut:
-    """Slide a patch over the input and map how much the class score drops (Zeiler & Fergus)."""
+) -> OcclusionWork:
+    """The checked occlusion request, as the computation that answers it."""
     model = service.model_of(record)
     target = checked_class(model, class_index)
     _, height, width = model.input_shape
@@ -196,8 +215,10 @@ async def occlusion_map(
         pre.std
     )
 
-    def compute() -> OcclusionOut:
-        result = occlusion(model.module, record.input, (size, size), (step, step), fill, target)
+    def compute(progress: Progress) -> OcclusionOut:
+        result = occlusion(
+            model.module, record.input, (size, size), (step, step), fill, target, progress=progress
+        )
         return OcclusionOut(
             analysis_id=record.analysis_id,
             class_index=result.class_index,
@@ -212,63 +233,119 @@ async def occlusion_map(
             max_drop=float(result.drops.max()),
             min_drop=float(result.drops.min()),
             map_png=data_url(diverging_png(result.pixel_map.numpy())),
+            legend_png=data_url(diverging_legend_png()),
         )
 
-    return await run_queued(request, compute)
+    return compute
 
 
-def field_map(result: EffectiveReceptiveField) -> EffectiveFieldMap:
-    return EffectiveFieldMap(
-        activation=result.activation,
-        max_gradient=float(result.gradient.max()),
-        mass_in_box=result.mass_in_box,
-        effective_size=result.effective_size,
-        map_png=data_url(sequential_png(result.gradient.numpy())),
-    )
+OcclusionWorkDep = Annotated[OcclusionWork, Depends(occlusion_work)]
 
 
 @router.get(
-    "/analyses/{analysis_id}/layers/{layer}/effective-receptive-field",
-    response_model=EffectiveFieldOut,
+    "/analyses/{analysis_id}/occlusion",
+    response_model=OcclusionOut,
     responses=error_responses(404, 422, 503),
 )
-async def effective_field(
+async def occlusion_map(request: Request, work: OcclusionWorkDep) -> OcclusionOut:
+    """Slide a patch over the input and map how much the class score drops (Zeiler & Fergus)."""
+    return await run_queued(request, work, Progress())
+
+
+def job_out(job: Job) -> AttributionJobOut:
+    progress = job.progress
+    error = JobErrorOut(code=job.error_code, message=job.error) if job.status == "failed" else None
+    return AttributionJobOut(
+        job_id=job.job_id,
+        kind=job.kind,
+        status=job.status,
+        done=progress.done,
+        total=progress.total,
+        fraction=progress.fraction,
+        url=f"/api/v1/attribution-jobs/{job.job_id}",
+        result=job.result if job.status == "done" else None,  # type: ignore[arg-type]
+        error=error,
+    )
+
+
+def accepted(job: Job, response: Response) -> AttributionJobOut:
+    body = job_out(job)
+    response.headers["Location"] = body.url
+    return body
+
+
+JOB_ERRORS = error_responses(403, 404, 422, 429, 503)
+
+
+@router.post(
+    "/analyses/{analysis_id}/saliency/jobs",
+    status_code=202,
+    response_model=AttributionJobOut,
+    responses=JOB_ERRORS,
+)
+async def saliency_job(
     request: Request,
-    record: AnalysisDep,
-    layer: AnalysisLayerDep,
-    service: ServiceDep,
-    resources: AttributionDep,
-    y: Annotated[int | None, Query(ge=0, description="unit row (default: centre)")] = None,
-    x: Annotated[int | None, Query(ge=0, description="unit column (default: centre)")] = None,
-    channel: Annotated[int | None, Query(ge=0, description="default: all channels")] = None,
-) -> EffectiveFieldOut:
-    """|∂unit/∂input| beside the theoretical receptive field, trained and randomly initialised."""
-    model = service.model_of(record)
-    info = feature_map_layer(model, layer.name)
-    rf = info.receptive_field.rf
-    if rf is None:
-        raise ApiError(422, "receptive_field_unavailable", info.receptive_field.diagnostic or "")
-    _, map_h, map_w = info.output_shape
-    unit_y = map_h // 2 if y is None else y
-    unit_x = map_w // 2 if x is None else x
+    response: Response,
+    board: JobBoardDep,
+    client: WriterDep,
+    work: SaliencyWorkDep,
+) -> AttributionJobOut:
+    """Start the saliency map as a job (same parameters as GET …/saliency); poll its ``url``
+    for progress (noisy copies done) and the result, DELETE it to cancel."""
+    return accepted(start_job(request, board, "saliency", client, work), response)
 
-    def compute() -> EffectiveFieldOut:
-        args = (record.input, info.name, rf, unit_y, unit_x, channel)
-        trained = effective_receptive_field(model.module, *args)
-        random = effective_receptive_field(resources.random_twin(model), *args)
-        return EffectiveFieldOut(
-            analysis_id=record.analysis_id,
-            layer=info.name,
-            y=unit_y,
-            x=unit_x,
-            channel=channel,
-            box=box_out(trained.box),
-            clipped=box_out(trained.clipped),
-            size=list(rf.size),
-            trained=field_map(trained),
-            random=field_map(random),
-            random_seed=RANDOM_SEED,
-            input=input_shape(model),
-        )
 
-    return await run_queued(request, compute)
+@router.post(
+    "/analyses/{analysis_id}/occlusion/jobs",
+    status_code=202,
+    response_model=AttributionJobOut,
+    responses=JOB_ERRORS,
+)
+async def occlusion_job(
+    request: Request,
+    response: Response,
+    board: JobBoardDep,
+    client: WriterDep,
+    work: OcclusionWorkDep,
+) -> AttributionJobOut:
+    """Start the occlusion map as a job (same parameters as GET …/occlusion); poll its ``url``
+    for progress (window positions done) and the result, DELETE it to cancel."""
+    return accepted(start_job(request, board, "occlusion", client, work), response)
+
+
+JobIdPath = Annotated[str, Path(min_length=16, max_length=16, pattern="^[0-9a-f]{16}$")]
+
+
+def known_job(board: JobBoard, job_id: str) -> Job:
+    job = board.get(job_id)
+    if job is None:
+        raise not_found("job", job_id)
+    return job
+
+
+@router.get(
+    "/attribution-jobs/{job_id}",
+    response_model=AttributionJobOut,
+    responses=error_responses(404, 422),
+)
+async def attribution_job(board: JobBoardDep, job_id: JobIdPath) -> AttributionJobOut:
+    """A job's status and progress; its result once done. Polling keeps it alive: a job nobody
+    asked about for a while is cancelled."""
+    return job_out(known_job(board, job_id))
+
+
+@router.delete(
+    "/attribution-jobs/{job_id}",
+    response_model=AttributionJobOut,
+    responses=error_responses(403, 404, 422),
+)
+async def cancel_attribution_job(
+    board: JobBoardDep, client: WriterDep, job_id: JobIdPath
+) -> AttributionJobOut:
+    """Cancel a job: it leaves the queue, or stops before its next batch and frees its slot.
+    Only the client that started it may; a finished job is left as it is."""
+    job = known_job(board, job_id)
+    if job.client != client:
+        raise ApiError(403, "not_your_job", "only the client that started a job may cancel it")
+    board.cancel(job)
+    return job_out(job)

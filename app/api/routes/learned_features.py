@@ -2,8 +2,11 @@
 maximization), the top-activating held-out patches, and trained vs random first-layer filters.
 
 Feature visualization never enters the inference queue: ``AttributionResources`` runs it on its
-own background worker, the route answers 202 + Retry-After until the image is on disk, and from
-then on it is served from the disk cache (``convlens feature-vis`` can fill it ahead of time).
+own background worker, the route answers 202 + Retry-After (with the steps done so far) until the
+image is on disk, and from then on it is served from the disk cache (``convlens feature-vis`` can
+fill it ahead of time). It is bounded: steps by ``feature_vis_max_steps``, jobs per client and in
+total, the cache in bytes; DELETE withdraws a client's request and cancels the job when nobody else
+waits for it.
 """
 
 from typing import Annotated
@@ -11,8 +14,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.api.attribution_deps import AttributionDep, run_queued
-from app.api.deps import ModelDep, ModelLayerDep
+from app.api.attribution_deps import AttributionDep, ClientDep, WriterDep, run_queued
+from app.api.deps import ModelDep, ModelLayerDep, SettingsDep
 from app.api.errors import ApiError
 from app.api.routes.receptive_field import box_out
 from app.api.schemas import AtlasOut, error_responses
@@ -23,8 +26,9 @@ from app.api.schemas_attribution import (
     TopPatchesOut,
     TopPatchOut,
 )
-from app.core.attribution.feature_vis import FeatureVisOptions
+from app.core.attribution.feature_vis import FeatureVisOptions, objective_layer
 from app.core.attribution.feature_vis_store import FeatureVisBusyError, FeatureVisFailedError
+from app.core.attribution.progress import Progress
 from app.core.attribution.random_filters import first_conv_layer
 from app.core.attribution.resources import (
     RANDOM_SEED,
@@ -37,14 +41,17 @@ from app.core.filters import FilterBank
 from app.core.receptive_field import receptive_field_box
 from app.core.registry import LayerInfo, LoadedModel
 
-FEATURE_VIS_RETRY_SECONDS = 3
+FEATURE_VIS_RETRY_SECONDS = 1
+"""Polls this often show the steps done move (a visualization takes seconds)."""
+FEATURE_VIS_MAX_STEPS = 256
+"""The API's ceiling; ``feature_vis_max_steps`` may set a lower one."""
 REVALIDATE_HOURLY = {"Cache-Control": "public, max-age=3600"}
 """These images change when weights or shipped files change, under the same URL."""
 
 router = APIRouter(prefix="/api/v1/models/{model_id}", tags=["learned features"])
 
 ChannelPath = Annotated[int, Path(ge=0, le=1_000_000)]
-StepsQuery = Annotated[int, Query(ge=1, le=1024, description="optimisation steps")]
+StepsQuery = Annotated[int, Query(ge=1, le=FEATURE_VIS_MAX_STEPS, description="optimisation steps")]
 
 
 def channel_url(model: LoadedModel, layer: LayerInfo, channel: int) -> str:
@@ -60,43 +67,101 @@ def checked_channel(layer: LayerInfo, channel: int) -> int:
     return channel
 
 
+def feature_vis_options(
+    settings: SettingsDep, steps: StepsQuery = FeatureVisOptions.steps
+) -> FeatureVisOptions:
+    if steps > settings.feature_vis_max_steps:
+        raise ApiError(
+            422, "too_many_steps", f"at most {settings.feature_vis_max_steps} steps on this server"
+        )
+    return FeatureVisOptions(steps=steps)
+
+
+FeatureVisOptionsDep = Annotated[FeatureVisOptions, Depends(feature_vis_options)]
+
+
+def feature_vis_out(
+    model: LoadedModel, layer: LayerInfo, channel: int, options: FeatureVisOptions
+) -> FeatureVisOut:
+    return FeatureVisOut(
+        model_id=model.spec.id,
+        layer=layer.name,
+        channel=channel,
+        status="computing",
+        steps=options.steps,
+        measured_before_relu=objective_layer(model.program, layer.name)[1],
+    )
+
+
 @router.get(
     "/layers/{layer}/channels/{channel}/feature-vis",
     response_model=FeatureVisOut,
-    responses={202: {"model": FeatureVisOut}, **error_responses(404, 422, 500, 503)},
+    responses={202: {"model": FeatureVisOut}, **error_responses(404, 422, 429, 500, 503)},
 )
 async def feature_vis(
     resources: AttributionDep,
     model: ModelDep,
     layer: ModelLayerDep,
     channel: ChannelPath,
-    steps: StepsQuery = FeatureVisOptions.steps,
+    options: FeatureVisOptionsDep,
+    client: ClientDep,
 ) -> FeatureVisOut | JSONResponse:
     """The input that maximises a channel (activation maximization). 202 while it is computed
-    in the background (poll again after Retry-After); then cached on disk for everyone."""
+    in the background, with the steps done (poll again after Retry-After); then cached on disk
+    for everyone."""
     checked_channel(layer, channel)
-    options = FeatureVisOptions(steps=steps)
     try:
-        stored = resources.feature_vis(model, layer.name, channel, options)
+        stored = resources.feature_vis(model, layer.name, channel, options, client)
     except FeatureVisBusyError as error:
+        status, code = (429, "too_many_jobs") if error.per_client else (503, "busy")
         headers = {"Retry-After": str(FEATURE_VIS_RETRY_SECONDS * 10)}
-        raise ApiError(503, "busy", str(error), headers) from error
+        raise ApiError(status, code, str(error), headers) from error
     except FeatureVisFailedError as error:
         raise ApiError(422 if error.invalid else 500, "feature_vis_failed", str(error)) from error
-    out = FeatureVisOut(
-        model_id=model.spec.id, layer=layer.name, channel=channel, status="computing", steps=steps
-    )
-    if stored is None:
+    out = feature_vis_out(model, layer, channel, options)
+    if isinstance(stored, Progress):
         headers = {"Retry-After": str(FEATURE_VIS_RETRY_SECONDS)}
-        return JSONResponse(out.model_dump(), status_code=202, headers=headers)
+        body = out.model_copy(update={"done": stored.done})
+        return JSONResponse(body.model_dump(), status_code=202, headers=headers)
+    image_url = f"{channel_url(model, layer, channel)}/feature-vis.png?steps={options.steps}"
     return out.model_copy(
         update={
             "status": "done",
-            "image_url": f"{channel_url(model, layer, channel)}/feature-vis.png?steps={steps}",
+            "done": options.steps,
+            "image_url": image_url,
             "start_activation": stored.metadata["start_activation"],
             "final_activation": stored.metadata["final_activation"],
         }
     )
+
+
+@router.delete(
+    "/layers/{layer}/channels/{channel}/feature-vis",
+    response_model=FeatureVisOut,
+    responses=error_responses(403, 404, 422),
+)
+async def cancel_feature_vis(
+    resources: AttributionDep,
+    model: ModelDep,
+    layer: ModelLayerDep,
+    channel: ChannelPath,
+    options: FeatureVisOptionsDep,
+    client: WriterDep,
+) -> FeatureVisOut:
+    """Withdraw this client's request: the job is cancelled (it stops before its next step) when
+    nobody else waits for it, and the answer says "cancelled"; otherwise "computing" (others
+    still wait), or "done" when it finished first."""
+    checked_channel(layer, channel)
+    key = model_feature_vis_key(model, layer.name, channel, options)
+    out = feature_vis_out(model, layer, channel, options)
+    if resources.jobs.store.get(key) is not None:
+        return out.model_copy(update={"status": "done", "done": options.steps})
+    if not resources.jobs.is_pending(key):
+        raise ApiError(
+            404, "feature_vis_not_running", "no feature visualization job for this channel"
+        )
+    cancelled = resources.jobs.withdraw(key, client)
+    return out.model_copy(update={"status": "cancelled" if cancelled else "computing"})
 
 
 @router.get(
@@ -109,11 +174,11 @@ async def feature_vis_png(
     model: ModelDep,
     layer: ModelLayerDep,
     channel: ChannelPath,
-    steps: StepsQuery = FeatureVisOptions.steps,
+    options: FeatureVisOptionsDep,
 ) -> Response:
     """The finished visualization (404 ``feature_vis_not_ready`` until the JSON says done)."""
     checked_channel(layer, channel)
-    key = model_feature_vis_key(model, layer.name, channel, FeatureVisOptions(steps))
+    key = model_feature_vis_key(model, layer.name, channel, options)
     stored = resources.jobs.store.get(key)
     if stored is None:
         raise ApiError(404, "feature_vis_not_ready", "not computed yet: GET …/feature-vis first")
@@ -226,6 +291,7 @@ async def first_layer_filters(
     comparison = await run_queued(request, resources.first_layer_filters, model, conv)
     base = f"/api/v1/models/{model.spec.id}"
     return FirstLayerFiltersOut(
+        verdict=comparison.verdict,
         model_id=model.spec.id,
         layer=comparison.layer,
         shape=list(comparison.trained.weight.shape),

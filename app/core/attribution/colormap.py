@@ -68,3 +68,9 @@ def diverging_png(values: np.ndarray) -> bytes:
     peak = float(np.abs(values).max()) if values.size else 0.0
     unit = 0.5 + 0.5 * values / peak if peak > 0 else np.full(values.shape, 0.5)
     return png_bytes(DIVERGING[_indices(unit)])
+
+
+def diverging_legend_png(height: int = 1) -> bytes:
+    """The diverging palette as a bar (−max at the left, 0 in the middle, +max at the right), so
+    a legend is drawn with exactly the colours of the map it explains."""
+    return png_bytes(np.repeat(DIVERGING[None], height, axis=0))

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from app.core.attribution.hooks import forward_to_layer, gradients_enabled, model_device
-from app.core.layer_program import program_of
+from app.core.attribution.progress import Progress
+from app.core.layer_program import LayerProgram, program_of
 
 # Layers whose zero floor would stall the ascent: optimise their input instead.
 RELU_TYPES = frozenset(("ReLU", "ReLU6", "relu", "relu6"))
@@ -113,10 +114,10 @@ def _objective(output: torch.Tensor, layer: str, channel: int) -> torch.Tensor:
     return selected.mean() if output.ndim == 4 else selected.sum()
 
 
-def _objective_layer(model: nn.Module, layer: str) -> tuple[str, bool]:
+def objective_layer(program: LayerProgram, layer: str) -> tuple[str, bool]:
     """The layer whose output (False) or input (True) the objective reads: the ReLU that
-    produced ``layer``'s value, if one did (layers sharing a program point share the value)."""
-    program = program_of(model)
+    produced ``layer``'s value, if one did (layers sharing a program point share the value).
+    True means the reported activations are the channel's mean *before* that ReLU."""
     entry = program.by_name.get(layer)
     if entry is None:
         raise KeyError(f"no such layer: {layer!r}")
@@ -134,18 +135,22 @@ def visualize_channel(
     mean: tuple[float, ...],
     std: tuple[float, ...],
     options: FeatureVisOptions = FeatureVisOptions(),
+    progress: Progress | None = None,
 ) -> FeatureVis:
     """Optimise an input image that maximises ``channel`` of ``layer``.
 
     ``mean``/``std`` are the model's input normalisation: the image is optimised as pixels in
-    [0, 1] and normalised exactly as an upload would be.
+    [0, 1] and normalised exactly as an upload would be. ``progress`` counts optimisation steps
+    and stops the ascent between two of them when cancelled.
 
     Raises:
         KeyError: no such layer.
         ValueError: the layer's output is neither a feature map nor a vector, or no such channel.
+        Cancelled: ``progress`` was cancelled.
     """
     if options.steps < 0 or options.jitter < 0:
         raise ValueError("steps and jitter must not be negative")
+    progress = progress or Progress()
     device = model_device(model)
     channels, height, width = input_shape
     generator = torch.Generator().manual_seed(options.seed)
@@ -153,16 +158,17 @@ def visualize_channel(
     shift = torch.tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
     divide = torch.tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
 
-    objective_layer, before_relu = _objective_layer(model, layer)
+    objective, before_relu = objective_layer(program_of(model), layer)
 
     def activation(pixels: torch.Tensor) -> torch.Tensor:
         batch = ((pixels - shift) / divide).unsqueeze(0).to(device)
-        output = forward_to_layer(model, objective_layer, batch, use_input=before_relu)
+        output = forward_to_layer(model, objective, batch, use_input=before_relu)
         return _objective(output, layer, channel)
 
     ascent = _Adam(image.spectrum, options.learning_rate)
     with gradients_enabled():
         start = float(activation(image.pixels()).detach())
+        progress.begin(options.steps)
         for _ in range(options.steps):
             dy, dx = (
                 torch.randint(-options.jitter, options.jitter + 1, (2,), generator=generator)
@@ -172,6 +178,7 @@ def visualize_channel(
             jittered = torch.roll(image.pixels(), shifts=(int(dy), int(dx)), dims=(1, 2))
             (gradient,) = torch.autograd.grad(activation(jittered), image.spectrum)
             ascent.step(gradient)
+            progress.advance()
         final_pixels = image.pixels().detach()
         final = float(activation(final_pixels).detach())
     pixels = np.rint(final_pixels.permute(1, 2, 0).numpy() * 255.0).astype(np.uint8)

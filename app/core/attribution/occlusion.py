@@ -29,6 +29,7 @@ from app.core.attribution.local_forward import (
     paste,
     propagate,
 )
+from app.core.attribution.progress import Progress
 
 LOCAL_SHARE = 0.25
 """Crops stop paying off once a window's footprint covers this share of a stage's map."""
@@ -74,16 +75,20 @@ def occlusion(
     class_index: int | None = None,
     batch_size: int = 16,
     local: bool = True,
+    progress: Progress | None = None,
 ) -> Occlusion:
     """Occlusion map of one (C, H, W) input; ``fill`` is one value per channel (model units).
 
     ``local=False`` forces full forwards of every occluded copy (the reference path).
+    ``progress`` counts window positions and stops the loop between batches when cancelled.
 
     Raises:
         ValueError: bad window, stride, batch size, fill shape or class index.
+        Cancelled: ``progress`` was cancelled.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    progress = progress or Progress()
     channels, height, width = inputs.shape
     rows = window_offsets(height, window[0], stride[0])
     cols = window_offsets(width, window[1], stride[1])
@@ -96,17 +101,19 @@ def occlusion(
         for top in rows
         for left in cols
     ]
+    progress.begin(len(regions))
     stages = chain_of(model, (channels, height, width)) if local else None
     with torch.inference_mode():
         if stages:
             maps = clean_maps(stages, image.unsqueeze(0))
             logits = maps[-1]
             index = class_index_of(logits, class_index)
-            scores = _local_scores(stages, maps, regions, fill_column, index, batch_size)
+            logits_of = _local_logits(stages, maps, regions, fill_column, batch_size, progress)
+            scores = logits_of[:, index]
         else:
             logits = model(image.unsqueeze(0))
             index = class_index_of(logits, class_index)
-            scores = _full_scores(model, image, regions, fill_column, index, batch_size)
+            scores = _full_scores(model, image, regions, fill_column, index, batch_size, progress)
         base = logits[0, index]
         drops = (base - scores).reshape(len(rows), len(cols)).cpu()
     return Occlusion(
@@ -136,6 +143,7 @@ def _full_scores(
     fill_column: torch.Tensor,
     index: int,
     batch_size: int,
+    progress: Progress,
 ) -> torch.Tensor:
     scores = []
     for start in range(0, len(regions), batch_size):
@@ -144,6 +152,7 @@ def _full_scores(
         for item, ((top, bottom), (left, right)) in enumerate(chunk):
             batch[item, :, top : bottom + 1, left : right + 1] = fill_column
         scores.append(model(batch)[:, index])
+        progress.advance(len(chunk))
     return torch.cat(scores)
 
 
@@ -153,6 +162,7 @@ def _local_logits(
     regions: list[Region],
     fill_column: torch.Tensor,
     batch_size: int,
+    progress: Progress,
 ) -> torch.Tensor:
     """Logits of the occluded copies: crops through the first stages, full maps after."""
     middle = regions[len(regions) // 2]
@@ -171,18 +181,8 @@ def _local_logits(
         for stage in stages[switch:]:
             batch = stage.module(batch)
         logits.append(batch)
+        progress.advance(len(chunk))
     return torch.cat(logits)
-
-
-def _local_scores(
-    stages: list[Stage],
-    maps: list[torch.Tensor],
-    regions: list[Region],
-    fill_column: torch.Tensor,
-    index: int,
-    batch_size: int,
-) -> torch.Tensor:
-    return _local_logits(stages, maps, regions, fill_column, batch_size)[:, index]
 
 
 @dataclass
@@ -232,7 +232,7 @@ def occluded_logits(
         raise ValueError(f"fill needs 1 or {channels} values, got {fill_column.shape[0]}")
     with torch.inference_mode():
         if live.stages and live.maps:
-            return _local_logits(live.stages, live.maps, [region], fill_column, 1)[0]
+            return _local_logits(live.stages, live.maps, [region], fill_column, 1, Progress())[0]
         return _full_logits(live.model, live.image, region, fill_column)[0]
 
 

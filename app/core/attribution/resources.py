@@ -22,6 +22,7 @@ from app.core.attribution.feature_vis_store import (
     feature_vis_key,
 )
 from app.core.attribution.occlusion import LiveOcclusion, live_occlusion
+from app.core.attribution.progress import Progress
 from app.core.attribution.random_filters import FilterComparison, compare_first_layer_filters
 from app.core.attribution.random_init import architecture_factory, random_init_copy, trained_copy
 from app.core.attribution.top_patches import TopPatchesError, TopPatchSet, load_top_patches
@@ -50,11 +51,12 @@ def render_feature_vis(
     channel: int,
     options: FeatureVisOptions,
     store: FeatureVisStore,
+    progress: Progress | None = None,
 ) -> StoredFeatureVis:
     """Optimise one channel's image on ``network`` (a copy of ``model``'s) and store it."""
     pre = model.spec.preprocess
     result = visualize_channel(
-        network, layer, channel, model.input_shape, pre.mean, pre.std, options
+        network, layer, channel, model.input_shape, pre.mean, pre.std, options, progress
     )
     key = model_feature_vis_key(model, layer, channel, options)
     return store.put(key, result, model.spec.id)
@@ -68,7 +70,11 @@ def private_copy(model: LoadedModel) -> nn.Module:
 
 
 class AttributionResources:
-    """Per-model caches and the feature-visualization worker of one app."""
+    """Per-model caches and the feature-visualization worker of one app.
+
+    ``feature_vis_queue`` jobs may be queued or running, ``feature_vis_per_client`` of them
+    started by one client; the disk store keeps at most ``feature_vis_bytes`` (None: no bound).
+    """
 
     def __init__(
         self,
@@ -76,11 +82,17 @@ class AttributionResources:
         feature_vis_dir: Path,
         feature_vis_queue: int,
         live_occlusion_bytes: int = 128 * 1024 * 1024,
+        feature_vis_per_client: int | None = None,
+        feature_vis_bytes: int | None = None,
     ) -> None:
         self.models_dir = models_dir
         # One image's clean forward per analysis being occluded live (a student dragging).
         self.live: ByteLRU[LiveOcclusion] = ByteLRU(live_occlusion_bytes, lambda live: live.nbytes)
-        self.jobs = FeatureVisJobs(FeatureVisStore(feature_vis_dir), max_pending=feature_vis_queue)
+        self.jobs = FeatureVisJobs(
+            FeatureVisStore(feature_vis_dir, feature_vis_bytes),
+            max_pending=feature_vis_queue,
+            per_client=feature_vis_per_client,
+        )
         self._cache: dict[tuple[str, str], object] = {}
         self._lock = threading.RLock()  # a builder may need another cached item
 
@@ -131,20 +143,27 @@ class AttributionResources:
         return result
 
     def feature_vis(
-        self, model: LoadedModel, layer: str, channel: int, options: FeatureVisOptions
-    ) -> StoredFeatureVis | None:
-        """The stored visualization, or None while a background job makes it.
+        self,
+        model: LoadedModel,
+        layer: str,
+        channel: int,
+        options: FeatureVisOptions,
+        client: str = "",
+    ) -> StoredFeatureVis | Progress:
+        """The stored visualization, or the progress of the background job that makes it.
 
         Raises:
-            FeatureVisBusyError: the background queue is full.
+            FeatureVisBusyError: the background queue, or this client's share of it, is full.
             FeatureVisFailedError: the last attempt failed.
         """
 
-        def compute() -> StoredFeatureVis:
+        def compute(progress: Progress) -> StoredFeatureVis:
             copy = self._once("private", model, lambda: private_copy(model))
-            return render_feature_vis(model, copy, layer, channel, options, self.jobs.store)
+            store = self.jobs.store
+            return render_feature_vis(model, copy, layer, channel, options, store, progress)
 
-        return self.jobs.request(model_feature_vis_key(model, layer, channel, options), compute)
+        key = model_feature_vis_key(model, layer, channel, options)
+        return self.jobs.request(key, compute, client)
 
     def live_occlusion(
         self, model: LoadedModel, analysis_id: str, inputs: torch.Tensor

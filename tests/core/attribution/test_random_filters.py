@@ -9,6 +9,8 @@ from app.core.attribution.random_filters import (
     compare_first_layer_filters,
     first_conv_layer,
     neighbour_correlation,
+    raw_neighbour_correlation,
+    smoothness_verdict,
 )
 from app.core.attribution.random_init import random_init_copy, trained_copy
 from app.core.layer_program import program_of
@@ -16,15 +18,48 @@ from app.core.registry import LoadedModel, describe_layers
 from tests.helpers import TinyCNN, tiny_cnn
 
 
-def test_neighbour_correlation_by_hand() -> None:
+def test_raw_neighbour_correlation_by_hand() -> None:
     checkerboard = np.array([[[[1.0, -1.0], [-1.0, 1.0]]]])  # every neighbour has the other sign
-    assert neighbour_correlation(checkerboard) == pytest.approx(-1.0)
+    assert raw_neighbour_correlation(checkerboard) == pytest.approx(-1.0)
     # Columns -1, 0, 1 in every row: horizontal pairs (-1,0),(0,1) ×3 rows give Σab = 0,
     # vertical pairs (v,v) for v in -1,0,1 ×2 give Σab = 4; Σa² = Σb² = 3 + 4.
     ramp = np.tile(np.array([-1.0, 0.0, 1.0]), (3, 1))[None, None]
-    assert neighbour_correlation(ramp) == pytest.approx(4 / 7)
+    assert raw_neighbour_correlation(ramp) == pytest.approx(4 / 7)
+    assert raw_neighbour_correlation(np.full((2, 3, 3, 3), 5.0)) == 0.0
+
+
+def test_neighbour_correlation_is_corrected_for_chance() -> None:
+    """(r − r₀) / (1 − r₀) with r₀ = −1/(n − 1): 2×2 slices have r₀ = −1/3, 3×3 ones −1/8."""
+    checkerboard = np.array([[[[1.0, -1.0], [-1.0, 1.0]]]])
+    assert neighbour_correlation(checkerboard) == pytest.approx((-1 + 1 / 3) / (1 + 1 / 3))
+    ramp = np.tile(np.array([-1.0, 0.0, 1.0]), (3, 1))[None, None]
+    assert neighbour_correlation(ramp) == pytest.approx((4 / 7 + 1 / 8) / (1 + 1 / 8))
     assert neighbour_correlation(np.full((2, 3, 3, 3), 5.0)) == 0.0
     assert neighbour_correlation(np.ones((4, 1, 1, 1))) == 0.0
+
+
+def test_independent_weights_score_zero_on_average_for_any_kernel_size() -> None:
+    """The claim the panel makes ("0 is what unrelated weights give"), checked by shuffling each
+    slice of a real-looking bank 400 times: the mean is 0 where the raw correlation is −1/(n−1)."""
+    rng = np.random.default_rng(0)
+    for size in (3, 5):
+        bank = rng.normal(size=(32, 3, size, size))
+        raw, corrected = [], []
+        for _ in range(400):
+            flat = bank.reshape(-1, size * size).copy()
+            rng.permuted(flat, axis=1, out=flat)
+            shuffled = flat.reshape(bank.shape)
+            raw.append(raw_neighbour_correlation(shuffled))
+            corrected.append(neighbour_correlation(shuffled))
+        assert np.mean(raw) == pytest.approx(-1 / (size * size - 1), abs=0.005)
+        assert np.mean(corrected) == pytest.approx(0.0, abs=0.005)
+
+
+def test_the_verdict_says_only_what_the_numbers_support() -> None:
+    assert smoothness_verdict(0.42, 0.08) == "smooth"  # LeNet-5's conv1 beside its twin
+    assert smoothness_verdict(0.11, 0.02) == "slightly_smoother"  # EfficientNet-Lite0's stem
+    assert smoothness_verdict(0.35, 0.33) == "not_smoother"
+    assert smoothness_verdict(0.01, 0.10) == "not_smoother"
 
 
 def test_random_twin_is_reproducible_fresh_and_leaves_the_global_rng_alone() -> None:
