@@ -21,11 +21,12 @@ PHOTO_SIDE = 512
 DIGIT_SCALE = 4
 
 PHOTOS = {
-    "chelsea.png": ("chelsea", "Chelsea the cat"),
-    "coffee.png": ("coffee", "A cup of coffee"),
-    "astronaut.png": ("astronaut", "Astronaut Eileen Collins"),
-    "rocket.jpg": ("rocket", "Falcon 9 launch"),
+    "chelsea.png": ("chelsea", "Chelsea the cat", "小猫切尔西"),
+    "coffee.png": ("coffee", "A cup of coffee", "一杯咖啡"),
+    "astronaut.png": ("astronaut", "Astronaut Eileen Collins", "宇航员艾琳·柯林斯"),
+    "rocket.jpg": ("rocket", "Falcon 9 launch", "猎鹰 9 号发射"),
 }
+"""source file → (sample name, English title, Chinese title)."""
 
 
 def write_photo(source: str, stem: str) -> str:
@@ -56,8 +57,9 @@ def main() -> None:
             "url": f"/static/samples/photos/{write_photo(source, stem)}",
             "title": title,
             "model": "efficientnet-lite0",
+            "i18n": {"zh": {"title": title_zh}},
         }
-        for source, (stem, title) in PHOTOS.items()
+        for source, (stem, title, title_zh) in PHOTOS.items()
     ]
     split = load_digits(get_settings().mnist_dir)
     for digit in range(10):
@@ -68,9 +70,11 @@ def main() -> None:
                 "url": f"/static/samples/digits/{name}",
                 "title": f"digit {digit}",
                 "model": "lenet5-mnist",
+                "i18n": {"zh": {"title": f"数字 {digit}"}},
             }
         )
-    (SAMPLES / "samples.json").write_text(json.dumps({"samples": entries}, indent=1) + "\n")
+    text = json.dumps({"samples": entries}, indent=1, ensure_ascii=False)
+    (SAMPLES / "samples.json").write_text(text + "\n", encoding="utf-8")
     print(f"wrote {len(entries)} samples to {SAMPLES}")
 
 

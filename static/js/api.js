@@ -1,5 +1,6 @@
 // Tiny client for the convlens JSON API v1. Every error comes back as {error: {code, message, request_id}}
-// and is thrown as an ApiError {status, code, message, requestId, retryAfter}.
+// and is thrown as an ApiError {status, code, message, requestId, retryAfter}. A busy server's
+// Retry-After is honoured: the request is sent again after it (see `request`).
 export class ApiError extends Error {
   constructor(status, body, retryAfter = 0) {
     const err = (body && body.error) || {};
@@ -20,11 +21,42 @@ async function json(response) {
   return body;
 }
 
-function request(url, options = {}) {
+function once(url, options) {
   return fetch(url, options).then(json, (error) => {
     if (error.name === "AbortError") throw error;
     throw new ApiError(0, { error: { code: "network_error", message: String(error.message || error) } });
   });
+}
+
+// A full server (503 busy) or a rate limit (429) says when to come back (Retry-After): wait that
+// long plus a random share, so a class that was turned away together does not return together.
+const RETRY_STATUSES = [429, 503];
+const MAX_RETRIES = 60;
+const retryDelay = (seconds) => (Math.max(1, seconds) * (1 + 0.5 * Math.random())) * 1000;
+
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(timer);
+      reject(new DOMException("aborted", "AbortError"));
+    }, { once: true });
+  });
+}
+
+// `onWait(seconds)` is told before each wait (the page says it is waiting).
+async function request(url, options = {}, { onWait = null } = {}) {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await once(url, options);
+    } catch (error) {
+      const retry = error instanceof ApiError && RETRY_STATUSES.includes(error.status) && error.retryAfter > 0;
+      if (!retry || attempt >= MAX_RETRIES) throw error;
+      const delay = retryDelay(error.retryAfter);
+      onWait?.(Math.ceil(delay / 1000));
+      await sleep(delay, options.signal);
+    }
+  }
 }
 
 const part = encodeURIComponent;
@@ -35,10 +67,10 @@ export const listModels = () => request("/api/v1/models");
 export const getModel = (id) => request(`/api/v1/models/${part(id)}`);
 export const getAnalysis = (analysisId) => request(analysisBase(analysisId));
 
-export function analyze(modelId, blob, signal) {
+export function analyze(modelId, blob, signal, onWait = null) {
   const form = new FormData();
   form.append("image", blob, "upload");
-  return request(`/api/v1/models/${part(modelId)}/analyze`, { method: "POST", body: form, signal });
+  return request(`/api/v1/models/${part(modelId)}/analyze`, { method: "POST", body: form, signal }, { onWait });
 }
 
 export const getLayerMaps = (analysisId, layer) =>

@@ -39,10 +39,20 @@ export function colorOf(scale, value) {
 
 export const cssColor = (scale, value) => `rgb(${colorOf(scale, value).join(",")})`;
 
-// Text colour readable on top of a cell coloured by `scale`.
+// WCAG relative luminance of an sRGB colour (0 black … 1 white).
+function luminance(rgb) {
+  const [r, g, b] = rgb.map((c) => {
+    const v = c / 255;
+    return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+// Text colour readable on top of a cell coloured by `scale`: black or white, whichever contrasts
+// more (at least 4.58:1 on any colour, above WCAG AA's 4.5:1 for small text).
 export function inkOn(scale, value) {
-  const [r, g, b] = colorOf(scale, value);
-  return 0.299 * r + 0.587 * g + 0.114 * b > 140 ? "#111" : "#fff";
+  const l = luminance(colorOf(scale, value));
+  return (l + 0.05) / 0.05 >= 1.05 / (l + 0.05) ? "#000" : "#fff";
 }
 
 // Paint numbers (row-major, `width` per row) into RGBA ImageData through `scale`.

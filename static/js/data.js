@@ -66,3 +66,15 @@ export function tileValues(atlas, index) {
   }
   return values;
 }
+
+// The index of the largest value, and the unit (y, x) holding a channel's largest value.
+export function strongestIndex(values) {
+  let best = 0;
+  values.forEach((v, i) => { if (v > values[best]) best = i; });
+  return best;
+}
+
+export function strongestUnit(channelData) {
+  const best = strongestIndex(channelData.values);
+  return { y: Math.floor(best / channelData.shape[1]), x: best % channelData.shape[1] };
+}

@@ -39,6 +39,12 @@ export function el(tag, props = {}, ...children) {
   return node;
 }
 
+// A translated sentence whose `{name}` placeholders (left unfilled by t) are formulas: each one
+// becomes a <code> element, so formulas read as formulas in either language.
+export function withFormulas(text, formulas) {
+  return text.split(/\{(\w+)\}/).map((part, i) => (i % 2 ? el("code", { text: formulas[part] ?? part }) : part));
+}
+
 // Replace a container's children, skipping null/undefined/false (optional parts of a panel).
 export function fill(container, ...children) {
   container.replaceChildren(...children.flat().filter((child) => child !== null && child !== undefined && child !== false));

@@ -1,5 +1,7 @@
 // Language switch (en / zh): modules register their strings; the page re-labels itself on change.
-// Elements opt in with data-i18n="key" (text) or data-i18n-attr="attr:key;attr:key" (attributes).
+// Elements opt in with data-i18n="key" (text) or data-i18n-attr="attr:key;attr:key" (attributes);
+// text the server renders in both languages (a lesson's <title>, a preset's <option>) carries
+// data-i18n-en="…" data-i18n-zh="…".
 
 const STORAGE_KEY = "convlens.language";
 const LANGUAGES = ["en", "zh"];
@@ -42,6 +44,9 @@ export function t(key, params = {}) {
 export function applyTranslations(root = document) {
   for (const element of root.querySelectorAll("[data-i18n]")) {
     element.textContent = t(element.dataset.i18n);
+  }
+  for (const element of root.querySelectorAll("[data-i18n-zh]")) {
+    element.textContent = language === "zh" ? element.dataset.i18nZh : element.dataset.i18nEn;
   }
   for (const element of root.querySelectorAll("[data-i18n-attr]")) {
     for (const pair of element.dataset.i18nAttr.split(";")) {

@@ -2,7 +2,7 @@
 // panel. Each user action changes the state, then the panels that depend on it are redrawn.
 import * as api from "./api.js";
 import * as data from "./data.js";
-import { localized, registerStrings, t } from "./i18n.js";
+import { localized, registerStrings } from "./i18n.js";
 import { renderArchitectureStrip } from "./panels/architecture.js";
 import { mountChannelPanel } from "./panels/channel.js";
 import { mountDrawPanel } from "./panels/draw.js";
@@ -11,39 +11,31 @@ import { mountFiltersPanel } from "./panels/filters.js";
 import { mountInputPanel } from "./panels/input.js";
 import { mountLayerPanel } from "./panels/layer.js";
 import { renderPredictions } from "./panels/predictions.js";
-import { describeError } from "./status.js";
+import { chooseModel, imageFacts, mountChoiceNotes } from "./model_choice.js";
+import { describeError, mountStatusLine } from "./status.js";
 
 registerStrings({
   en: {
-    "status.analyzing": "Running the image through every layer of {model}…",
-    "status.done": "Done: {layers} layers computed. Click a layer block below to look inside.",
-    "status.layer": "Loading layer {layer}…",
-    "status.restore": "Reopening the saved analysis…",
-    "status.pick": "Pick a sample, drop a photo or draw a digit to start.",
+    "page.title": "See inside a real CNN: analyze an image",
+    "page.doctitle": "convlens · see inside a real CNN",
   },
   zh: {
-    "status.analyzing": "正在让图像流过 {model} 的每一层……",
-    "status.done": "完成：共计算了 {layers} 层。点击下面的层方块查看内部。",
-    "status.layer": "正在加载 {layer} 层……",
-    "status.restore": "正在重新打开保存的分析……",
-    "status.pick": "选一个样例、拖入一张照片或手写一个数字即可开始。",
+    "page.title": "看清真实卷积神经网络的内部：分析一张图像",
+    "page.doctitle": "convlens · 看清真实卷积神经网络的内部",
   },
 });
 
 const $ = (id) => document.getElementById(id);
 // unit null = "open on the channel's strongest unit" (a fresh channel); otherwise it is kept.
 const state = { card: null, analysis: null, layer: null, channel: 0, unit: null, strip: null };
+const RESULT_PANELS = ["prediction-panel", "architecture-panel", "layer-panel", "channel-panel", "explain-panel", "filters-panel", "attribution-panel"];
 let analyzeController = null;
 let attribution = null;
+let modelList = [];
+let lastImage = null;
 
-function setStatus(text, { busy = false, error = false } = {}) {
-  $("status-text").textContent = text;
-  $("status-progress").hidden = !busy;
-  $("status").classList.toggle("error", error);
-  document.body.setAttribute("aria-busy", String(busy));
-}
-
-const showError = (error) => setStatus(describeError(error), { error: true });
+const status = mountStatusLine();
+const showError = (error, upload) => status.error(error, upload);
 const layerInfo = (name) => state.card.layers.find((layer) => layer.name === name);
 const layerStats = (name) => state.analysis.layers.find((layer) => layer.name === name);
 
@@ -58,6 +50,16 @@ function announceView() {
   }));
 }
 
+// Nothing is analysed any more (a new model, a failed upload, a cleared drawing): every result
+// panel goes, and the other modules hear that no analysis is on screen. The chosen layer stays,
+// so the next drawing opens where the student was looking.
+function clearResults() {
+  Object.assign(state, { analysis: null, strip: null });
+  attribution = null;
+  for (const id of RESULT_PANELS) $(id).hidden = true;
+  document.dispatchEvent(new CustomEvent("convlens:view", { detail: {} }));
+}
+
 // The model <select> is the source of truth: a card that arrives after the choice changed again is
 // dropped, so quick switching can never pair one model's card with another model's analysis.
 async function selectModel(modelId) {
@@ -67,28 +69,44 @@ async function selectModel(modelId) {
   if (state.card?.id === modelId) return;
   state.card = card;
   $("model-description").textContent = localized(card, "description");
-  $("draw-panel").hidden = card.input_kind !== "digit";
   inputPanel.setModel(modelId);
-  Object.assign(state, { layer: card.layers[0].name, channel: 0, unit: null, analysis: null, strip: null });
-  for (const id of ["prediction-panel", "architecture-panel", "layer-panel", "channel-panel", "explain-panel", "filters-panel", "attribution-panel"]) {
-    $(id).hidden = true;
+  Object.assign(state, { layer: card.layers[0].name, channel: 0, unit: null });
+  clearResults();
+}
+
+// Every image ends here. Without `modelId` (a sample names its own) the model's spec decides:
+// a photo never goes to a digit model, a drawing goes to one (model_choice.js).
+async function analyzeImage(blob, { modelId = null, source = "file" } = {}) {
+  analyzeController?.abort();
+  const controller = (analyzeController = new AbortController());
+  const current = () => controller === analyzeController;
+  let facts = null;
+  lastImage = blob;
+  try {
+    facts = source === "drawing" ? null : await imageFacts(blob);
+    const choice = modelId ? { modelId } : chooseModel({ kind: facts?.kind, source }, $("model-select").value, modelList);
+    if (!current()) return;
+    await selectModel(choice.modelId);
+    if (!current() || state.card?.id !== choice.modelId) return;
+    notes.show(choice, facts, state.card.input, source);
+    status.set("status.analyzing", () => ({ model: localized(state.card, "name") }), { busy: true });
+    const analysis = await api.analyze(choice.modelId, blob, controller.signal, (seconds) => status.waiting(seconds));
+    if (!current() || state.card.id !== analysis.model_id) return;
+    await showAnalysis(analysis);
+    if (source !== "drawing") revealResults();
+  } catch (error) {
+    if (error.name === "AbortError" || !current()) return;
+    clearResults();
+    showError(error, { bytes: blob.size, width: facts?.width, height: facts?.height });
   }
 }
 
-async function analyzeImage(blob, modelId = null) {
-  const wanted = modelId || $("model-select").value;
-  analyzeController?.abort();
-  const controller = (analyzeController = new AbortController());
-  try {
-    await selectModel(wanted);
-    if (controller !== analyzeController || state.card?.id !== wanted) return;
-    setStatus(t("status.analyzing", { model: localized(state.card, "name") }), { busy: true });
-    const analysis = await api.analyze(wanted, blob, controller.signal);
-    if (controller !== analyzeController || state.card.id !== analysis.model_id) return;
-    await showAnalysis(analysis);
-  } catch (error) {
-    if (error.name !== "AbortError") showError(error);
-  }
+// On a small screen the results start below the input: bring them up (not when their heading
+// is already in sight, as on a large screen).
+const RESULTS_IN_SIGHT_PX = 160;
+function revealResults() {
+  const top = $("prediction-panel").getBoundingClientRect().top;
+  if (top > window.innerHeight - RESULTS_IN_SIGHT_PX) $("prediction-panel").scrollIntoView({ block: "start" });
 }
 
 async function showAnalysis(analysis) {
@@ -103,8 +121,9 @@ async function showAnalysis(analysis) {
   }
   $("architecture-panel").hidden = false;
   await openLayer(state.layer, { keepChannel: true });
+  if (state.analysis !== analysis) return; // cleared or replaced meanwhile
   mountAttribution();
-  setStatus(t("status.done", { layers: analysis.layers.length }));
+  status.set("status.done", { layers: analysis.layers.length });
 }
 
 // Moving to a layer of the same output shape (conv → batch norm → activation) keeps the channel and
@@ -112,7 +131,8 @@ async function showAnalysis(analysis) {
 // channel 0 (the strongest unit of a vector layer, e.g. the predicted class).
 async function openLayer(name, { keepChannel = false, scroll = false } = {}) {
   const layer = layerInfo(name);
-  if (!layer || !state.analysis) return;
+  const analysis = state.analysis;
+  if (!layer || !analysis) return;
   const previous = layerInfo(state.layer);
   const sameShape = previous && previous.output_shape.join() === layer.output_shape.join();
   const fresh = !keepChannel && !sameShape;
@@ -120,15 +140,15 @@ async function openLayer(name, { keepChannel = false, scroll = false } = {}) {
   state.layer = name;
   state.channel = Math.min(state.channel, layer.output_shape[0] - 1);
   state.strip?.select(name);
-  setStatus(t("status.layer", { layer: name }), { busy: true });
+  status.set("status.layer", { layer: name }, { busy: true });
   try {
-    const atlas = await data.layerAtlas(state.analysis.analysis_id, name);
-    if (state.layer !== name) return;
+    const atlas = await data.layerAtlas(analysis.analysis_id, name);
+    if (state.layer !== name || state.analysis !== analysis) return;
     if (fresh && layer.output_shape.length === 1) {
       const classifier = name === state.card.layers[state.card.layers.length - 1].name;
       state.channel = classifier
         ? state.analysis.predictions[0].index
-        : strongestIndex(data.tileValues(atlas, 0).slice(0, layer.output_shape[0]));
+        : data.strongestIndex(data.tileValues(atlas, 0).slice(0, layer.output_shape[0]));
     }
     const hasFilters = layer.kind === "conv" || layer.kind === "depthwise_conv";
     $("layer-panel").hidden = false;
@@ -136,10 +156,11 @@ async function openLayer(name, { keepChannel = false, scroll = false } = {}) {
     layerPanel.show({ card: state.card, layer, stats: layerStats(name), atlas, selected: state.channel, sort: layerPanel.sort });
     filtersPanel.show({ modelId: state.card.id, layer, channel: state.channel }).catch(showError);
     await openChannel(state.channel);
-    setStatus(t("status.done", { layers: state.analysis.layers.length }));
+    if (state.analysis !== analysis) return;
+    status.set("status.done", { layers: analysis.layers.length });
     if (scroll) $("layer-panel").scrollIntoView({ behavior: "smooth", block: "start" });
   } catch (error) {
-    showError(error);
+    if (state.analysis === analysis) showError(error);
   }
 }
 
@@ -148,30 +169,20 @@ async function openChannel(channel) {
   const layer = layerInfo(state.layer);
   const analysisId = state.analysis.analysis_id;
   const channelData = await data.channelValues(analysisId, layer.name, channel);
-  if (state.channel !== channel || state.layer !== layer.name || state.analysis.analysis_id !== analysisId) return;
+  if (state.channel !== channel || state.layer !== layer.name || state.analysis?.analysis_id !== analysisId) return;
   filtersPanel.select(channel);
   const [height, width] = channelData.shape;
   state.unit = state.unit
     ? { y: Math.min(state.unit.y, height - 1), x: Math.min(state.unit.x, width - 1) }
-    : strongestUnit(channelData);
+    : data.strongestUnit(channelData);
   $("channel-panel").hidden = false;
   $("explain-panel").hidden = false;
   await channelPanel.show({ card: state.card, layer, channel, channelData, inputUrl: state.analysis.input_url, unit: state.unit });
 }
 
-function strongestIndex(values) {
-  let best = 0;
-  values.forEach((v, i) => { if (v > values[best]) best = i; });
-  return best;
-}
-
-function strongestUnit(channelData) {
-  const best = strongestIndex(channelData.values);
-  return { y: Math.floor(best / channelData.shape[1]), x: best % channelData.shape[1] };
-}
-
 let explainTimer = 0;
 function onUnit(y, x) {
+  if (!state.analysis) return; // a channel view finishing after the results were cleared
   state.unit = { y, x };
   announceView();
   clearTimeout(explainTimer);
@@ -186,14 +197,15 @@ const selection = () => ({ layer: state.layer, channel: state.channel, y: state.
 
 async function mountAttribution() {
   const container = $("attribution-panel");
+  const analysis = state.analysis;
   try {
     const module = await import("./panels/attribution.js");
+    if (state.analysis !== analysis) return;
     attribution = module.mountAttributionPanel(container, {
       modelId: state.card.id,
       analysisId: state.analysis.analysis_id,
       model: state.card,
       getSelection: selection,
-      onStatus: (text) => setStatus(text),
     });
     container.hidden = false;
   } catch {
@@ -217,7 +229,7 @@ async function openView(view) {
     return;
   }
   try {
-    if (!sameAnalysis) setStatus(t("status.restore"), { busy: true });
+    if (!sameAnalysis) status.set("status.restore", {}, { busy: true });
     const analysis = sameAnalysis ? state.analysis : await api.getAnalysis(analysisId);
     if (!state.card || state.card.id !== analysis.model_id) await selectModel(analysis.model_id);
     Object.assign(state, { layer: layerInfo(layerName || "")?.name ?? state.layer, channel: channel || 0, unit });
@@ -228,13 +240,29 @@ async function openView(view) {
   }
 }
 
+// A new start without results (a file that is no image, a cleared drawing): `key` says why.
+function startOver(key, options = {}) {
+  analyzeController?.abort();
+  clearResults();
+  notes.clear();
+  status.set(key, {}, options);
+}
+
 const inputPanel = mountInputPanel({
-  onImage: (blob, modelId) => analyzeImage(blob, modelId),
-  onError: (message) => setStatus(message, { error: true }),
+  onImage: (blob, modelId) => analyzeImage(blob, { modelId }),
+  onNotImage: () => startOver("input.not.image", { error: true }),
+  onError: (key, params) => status.set(key, params, { error: true }),
   modelName: (id) => $("model-select").querySelector(`option[value="${id}"]`)?.textContent || id,
 });
-mountDrawPanel({ onDrawing: (blob) => analyzeImage(blob) });
+const notes = mountChoiceNotes({ models: () => modelList, onUseModel: (id) => reanalyze(id) });
+mountDrawPanel({
+  onDrawing: (blob) => analyzeImage(blob, { source: "drawing" }),
+  onClear: () => startOver("status.pick"),
+});
+const reanalyze = (modelId) => lastImage && analyzeImage(lastImage, { modelId });
+// A newly chosen channel opens on its strongest unit; choosing the open channel again keeps the unit.
 const openFreshChannel = (c) => {
+  if (c === state.channel && state.unit) return;
   state.unit = null;
   openChannel(c).catch(showError);
 };
@@ -262,17 +290,16 @@ async function openDeepLink(query) {
     $("model-select").value = wanted;
   }
   await selectModel($("model-select").value);
-  const name = query.get("sample");
-  const { samples } = name ? await (await fetch("/static/samples/samples.json")).json() : { samples: [] };
-  const sample = samples.find((item) => item.url.split("/").pop().replace(/\.[^.]+$/, "") === name);
+  const sample = query.get("sample") && (await inputPanel.sample(query.get("sample")));
   if (!sample) {
-    setStatus(t("status.pick"));
+    status.set("status.pick");
     return;
   }
-  await analyzeImage(await (await fetch(sample.url)).blob(), wanted || sample.model);
+  await analyzeImage(sample.blob, { modelId: wanted || sample.model });
 }
 
 inputPanel.labelModels().catch(showError);
+modelList = (await data.models()).models;
 const permalink = document.body.dataset.analysisId;
 if (permalink) {
   const query = new URLSearchParams(location.search);

@@ -8,9 +8,11 @@ registerStrings({
     "nav.playground": "Playground",
     "nav.gallery": "Gallery",
     "nav.docs": "API docs",
+    "nav.label": "Site",
     "brand.tagline": "see inside a real CNN",
     "prefs.language": "中文",
     "prefs.language.label": "Switch to Chinese",
+    "prefs.label": "Display",
     "prefs.theme.dark": "Dark",
     "prefs.theme.light": "Light",
     "prefs.theme.label": "Switch between light and dark colours",
@@ -21,12 +23,14 @@ registerStrings({
   zh: {
     "nav.analyze": "分析",
     "nav.lessons": "课程",
-    "nav.playground": "实验场",
-    "nav.gallery": "模型库",
+    "nav.playground": "卷积游乐场",
+    "nav.gallery": "经典结构画廊",
     "nav.docs": "API 文档",
+    "nav.label": "网站导航",
     "brand.tagline": "看清真实卷积神经网络的内部",
     "prefs.language": "English",
     "prefs.language.label": "切换到英文",
+    "prefs.label": "显示设置",
     "prefs.theme.dark": "深色",
     "prefs.theme.light": "浅色",
     "prefs.theme.label": "切换浅色/深色配色",
@@ -62,14 +66,17 @@ function applyTheme(theme) {
   document.dispatchEvent(new CustomEvent("convlens:theme", { detail: { theme } }));
 }
 
-function applyLargeText(on) {
+// Large text as the user set it (presenter mode turns it on for a while without saving it).
+export const savedLargeText = () => read(LARGE_KEY, "0") === "1";
+
+export function applyLargeText(on) {
   root.classList.toggle("large-text", on);
   document.getElementById("text-size-toggle")?.setAttribute("aria-pressed", String(on));
   document.dispatchEvent(new CustomEvent("convlens:layout"));
 }
 
 applyTheme(preferredTheme());
-applyLargeText(read(LARGE_KEY, "0") === "1");
+applyLargeText(savedLargeText());
 applyTranslations();
 
 document.getElementById("lang-toggle")?.addEventListener("click", () => {

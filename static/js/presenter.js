@@ -1,16 +1,18 @@
 // Presenter mode: the teacher's page broadcasts its view; students who open the follow link see
-// the same analysis, layer, channel and unit as it changes (server-sent events).
+// the same analysis, layer, channel and unit as it changes (server-sent events). While presenting,
+// the page sends a heartbeat: a session with neither views nor heartbeats ends on the server.
+// A server that sets a presenter key asks for it once per tab.
 import { registerStrings, t } from "./i18n.js";
+import { applyLargeText, savedLargeText } from "./prefs.js";
 import {
   button,
   classroomBar,
   cleanView,
   copyText,
   currentView,
+  followView,
   permalinkFor,
-  setView,
   showStatus,
-  whenShowing,
 } from "./classroom.js";
 
 registerStrings({
@@ -21,6 +23,7 @@ registerStrings({
     "presenter.copied": "Follow link copied: {url}",
     "presenter.failed": "Could not start presenting ({status}).",
     "presenter.lost": "The presenter session ended.",
+    "presenter.key": "This server needs the presenter key:",
     "follow.on": "Following the teacher.",
     "follow.stop": "Stop following",
     "follow.ended": "The teacher ended the session.",
@@ -33,6 +36,7 @@ registerStrings({
     "presenter.copied": "跟随链接已复制：{url}",
     "presenter.failed": "无法开始演示（{status}）。",
     "presenter.lost": "演示会话已结束。",
+    "presenter.key": "此服务器需要演示密钥：",
     "follow.on": "正在跟随老师。",
     "follow.stop": "停止跟随",
     "follow.ended": "老师已结束演示。",
@@ -41,8 +45,10 @@ registerStrings({
 });
 
 const STORAGE_KEY = "convlens.presenter";
+const KEY_STORAGE_KEY = "convlens.presenter-key";
 const SEND_EVERY_MS = 150;
-const root = document.documentElement;
+const MIN_HEARTBEAT_MS = 5000;
+const KEY_ERRORS = ["presenter_key_required", "wrong_presenter_key"];
 
 function savedSession() {
   try {
@@ -59,11 +65,41 @@ function saveSession(session) {
   } catch { /* presenting still works on this page */ }
 }
 
+let presenterKey = null;
+try {
+  presenterKey = sessionStorage.getItem(KEY_STORAGE_KEY);
+} catch { /* asked again when needed */ }
+
+function rememberKey(key) {
+  presenterKey = key;
+  try {
+    sessionStorage.setItem(KEY_STORAGE_KEY, key);
+  } catch { /* kept for this page only */ }
+}
+
+// Every request that creates or drives a session: the token (once there is a session) and the
+// presenter key (when the server asked for one).
+function presenterHeaders(session, extra = {}) {
+  const headers = { ...extra };
+  if (session) headers.Authorization = `Bearer ${session.token}`;
+  if (presenterKey) headers["X-Presenter-Key"] = presenterKey;
+  return headers;
+}
+
+async function errorCode(response) {
+  try {
+    return (await response.clone().json()).error.code;
+  } catch {
+    return null;
+  }
+}
+
 // ---- the teacher's side -------------------------------------------------------------------
 
 let presenting = null;
 let queued = null;
 let timer = null;
+let heartbeat = null;
 
 function followUrl(session) {
   return new URL(`/?follow=${encodeURIComponent(session.id)}`, window.location.origin).href;
@@ -76,13 +112,28 @@ async function sendView() {
   if (!presenting || !view) return;
   const response = await fetch(`/api/v1/sessions/${encodeURIComponent(presenting.id)}/view`, {
     method: "POST",
-    headers: { Authorization: `Bearer ${presenting.token}`, "Content-Type": "application/json" },
+    headers: presenterHeaders(presenting, { "Content-Type": "application/json" }),
     body: JSON.stringify(view),
   }).catch(() => null);
-  if (response && (response.status === 404 || response.status === 403)) {
+  endIfLost(response);
+}
+
+// The server forgot the session (expired, ended elsewhere) or no longer accepts this presenter.
+function endIfLost(response) {
+  if (response && [401, 403, 404].includes(response.status)) {
     stopPresenting(false);
-    showStatus(t("presenter.lost"));
+    showStatus("presenter.lost");
   }
+}
+
+async function sendHeartbeat() {
+  if (!presenting) return;
+  const url = `/api/v1/sessions/${encodeURIComponent(presenting.id)}/heartbeat`;
+  const response = await fetch(url, {
+    method: "POST",
+    headers: presenterHeaders(presenting),
+  }).catch(() => null);
+  endIfLost(response);
 }
 
 // Views change on every mouse move: send the newest one at most every SEND_EVERY_MS.
@@ -92,43 +143,62 @@ function queueView(view) {
 }
 
 function onView(event) {
-  if (presenting) queueView(event.detail || {});
+  if (presenting && event.detail?.analysisId) queueView(event.detail);
 }
 
 function present(session) {
   presenting = session;
   saveSession(session);
-  root.classList.add("large-text");
+  // Three beats per idle period: one lost request never ends the session.
+  const every = Math.max(MIN_HEARTBEAT_MS, ((session.idleSeconds || 900) * 1000) / 3);
+  clearInterval(heartbeat);
+  heartbeat = setInterval(sendHeartbeat, every);
+  applyLargeText(true); // for the projector; not saved, so stopping returns to the user's setting
   presentButton.textContent = t("presenter.stop");
   presentButton.dataset.i18n = "presenter.stop";
-  showStatus(t("presenter.live", { url: followUrl(session) }));
+  showStatus("presenter.live", { url: followUrl(session) });
   if (currentView().analysisId) queueView(currentView());
 }
 
+function createSession() {
+  return fetch("/api/v1/sessions", { method: "POST", headers: presenterHeaders(null) }).catch(
+    () => null,
+  );
+}
+
 async function startPresenting() {
-  const response = await fetch("/api/v1/sessions", { method: "POST" }).catch(() => null);
+  let response = await createSession();
+  if (response && KEY_ERRORS.includes(await errorCode(response))) {
+    const key = window.prompt(t("presenter.key"));
+    if (key) {
+      rememberKey(key.trim());
+      response = await createSession();
+    }
+  }
   if (!response || !response.ok) {
-    showStatus(t("presenter.failed", { status: response ? response.status : "offline" }));
+    showStatus("presenter.failed", { status: response ? response.status : "—" });
     return;
   }
   const body = await response.json();
-  present({ id: body.session_id, token: body.presenter_token });
+  present({ id: body.session_id, token: body.presenter_token, idleSeconds: body.idle_seconds });
   const url = followUrl(presenting);
-  if (await copyText(url)) showStatus(t("presenter.copied", { url }));
+  if (await copyText(url)) showStatus("presenter.copied", { url });
 }
 
 async function stopPresenting(tellServer = true) {
   const session = presenting;
   presenting = null;
+  clearInterval(heartbeat);
+  heartbeat = null;
   saveSession(null);
-  root.classList.remove("large-text");
+  applyLargeText(savedLargeText());
   presentButton.textContent = t("presenter.start");
   presentButton.dataset.i18n = "presenter.start";
   showStatus("");
   if (tellServer && session) {
     await fetch(`/api/v1/sessions/${encodeURIComponent(session.id)}`, {
       method: "DELETE",
-      headers: { Authorization: `Bearer ${session.token}` },
+      headers: presenterHeaders(session),
     }).catch(() => null);
   }
 }
@@ -137,24 +207,23 @@ async function stopPresenting(tellServer = true) {
 
 function follow(sessionId) {
   const source = new EventSource(`/api/v1/sessions/${encodeURIComponent(sessionId)}/events`);
-  showStatus(t("follow.on"));
-  source.addEventListener("view", async (event) => {
+  showStatus("follow.on");
+  source.addEventListener("view", (event) => {
     const view = cleanView(JSON.parse(event.data));
-    showStatus(t("follow.on"));
+    showStatus("follow.on");
     const here = currentView().analysisId || document.body.dataset.analysisId;
     if (view.analysisId && view.analysisId !== here) {
       window.location.assign(permalinkFor(view, { follow: sessionId }));
       return;
     }
-    await whenShowing(view.analysisId);
-    setView(view);
+    followView(view);
   });
   source.addEventListener("end", () => {
     source.close();
-    showStatus(t("follow.ended"));
+    showStatus("follow.ended");
   });
   source.addEventListener("error", () => {
-    if (source.readyState !== EventSource.CLOSED) showStatus(t("follow.retry"));
+    if (source.readyState !== EventSource.CLOSED) showStatus("follow.retry");
   });
   const stop = button(t("follow.stop"), () => {
     source.close();

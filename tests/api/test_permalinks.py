@@ -135,7 +135,7 @@ async def test_unknown_permalink_is_a_friendly_page_or_json(
 ) -> None:
     page = await client.get(f"/a/{analysis_id}", headers={"Accept": "text/html,*/*;q=0.8"})
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
-    assert "Upload the picture again" in page.text
+    assert "This analysis link no longer works" in page.text and "Analyze the picture again" in page.text
     api = await client.get(f"/a/{analysis_id}", headers={"Accept": "application/json"})
     assert api.status_code == 404
     assert api.json()["error"]["code"] == "analysis_not_found"

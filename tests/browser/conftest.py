@@ -4,9 +4,13 @@ Each test gets a fresh page whose console errors, uncaught exceptions, failed re
 violations are collected and asserted empty when the test ends.
 """
 
+import json
 import os
 import shutil
-from collections.abc import Iterator
+import subprocess
+import tarfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +21,13 @@ from playwright.sync_api import Error as PlaywrightError
 
 from app.config import REPO_ROOT
 from app.launch import running_server
+from tests.zoo.specs import write_spec
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
+# axe-core, the accessibility checker, from the npm registry: tests only, never a CDN or shipped.
+AXE_VERSION = "4.14.1"
+AXE_PACKAGE = REPO_ROOT / ".cache" / "axe-core" / "package"
+AXE_URL = "/__tests__/axe.min.js"
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -144,3 +153,60 @@ def screenshot(page: Page, name: str, target: Locator | None = None) -> Path:
     else:
         target.screenshot(path=str(path))
     return path
+
+
+def axe_script() -> Path:
+    """axe.min.js of AXE_VERSION, packed from npm into .cache/axe-core when first needed."""
+    manifest = AXE_PACKAGE / "package.json"
+    if manifest.exists() and json.loads(manifest.read_text())["version"] == AXE_VERSION:
+        return AXE_PACKAGE / "axe.min.js"
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.fail("npm is missing: the accessibility tests fetch axe-core with it")
+    folder = AXE_PACKAGE.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run([npm, "pack", f"axe-core@{AXE_VERSION}", "--silent"], cwd=folder, check=True)
+    with tarfile.open(folder / f"axe-core-{AXE_VERSION}.tgz") as archive:
+        archive.extractall(folder, filter="data")
+    return AXE_PACKAGE / "axe.min.js"
+
+
+@pytest.fixture(scope="session")
+def axe() -> Path:
+    """Fetch axe-core once before the first accessibility test (a missing npm fails early)."""
+    return axe_script()
+
+
+# Every WCAG 2.x A/AA rule and axe's best practices; `experimental` rules stay off.
+RUN_AXE = """async () => {
+  const result = await axe.run(document, { resultTypes: ["violations"] });
+  return result.violations.map((v) => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.map((n) => `${n.target.join(" ")}: ${n.failureSummary}`),
+  }));
+}"""
+
+
+def axe_violations(page: Page) -> list[dict]:
+    """axe-core's violations on the page as it is: [{id, impact, help, nodes}], empty when clean.
+
+    The script is served from the page's own origin (a routed URL), so the page's CSP admits it.
+    """
+    script = axe_script()
+    page.route(f"**{AXE_URL}", lambda route: route.fulfill(path=script))
+    try:
+        page.add_script_tag(url=AXE_URL)
+    finally:
+        page.unroute(f"**{AXE_URL}")
+    return page.evaluate(RUN_AXE)
+
+
+@contextmanager
+def zoo_server(tmp_path_factory: pytest.TempPathFactory, model_ids: Iterable[str]) -> Iterator[str]:
+    """A real server with only the named zoo models (tests/zoo) written as specs; yields its URL."""
+    folder = tmp_path_factory.mktemp("zoo-specs")
+    for model_id in model_ids:
+        write_spec(model_id, folder)
+    log = tmp_path_factory.mktemp("zoo-server") / "server.log"
+    with running_server(env={"CONVLENS_MODELS_DIR": str(folder)}, log=log) as url:
+        yield url

@@ -1,5 +1,7 @@
 """What a student does on the Analyze page, as functions: upload, open a layer, hover, draw."""
 
+import time
+
 import httpx
 from playwright.sync_api import Page
 
@@ -57,10 +59,20 @@ def pick_channel(page: Page, layer: str, channel: int) -> None:
 
 
 def hover_unit(page: Page, layer: str, channel: int, y: int, x: int, shape: list[int]) -> None:
-    """Move the mouse over unit (y, x) of the enlarged map; wait for its explanation."""
+    """Move the mouse over unit (y, x) of the enlarged map; wait for its explanation.
+
+    The panel may swap its canvas while a layer loads, so the box is read again until the
+    canvas in the page has one.
+    """
     feature_map = page.locator("canvas.feature-map")
-    feature_map.wait_for(state="visible", timeout=TIMEOUT_MS)
-    box = feature_map.bounding_box()
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    box = None
+    while box is None and time.monotonic() < deadline:
+        feature_map.wait_for(state="visible", timeout=TIMEOUT_MS)
+        box = feature_map.bounding_box()
+        if box is None:
+            time.sleep(0.05)
+    assert box is not None, "the enlarged feature map never got a box"
     height, width = shape
     feature_map.hover(
         position={"x": (x + 0.5) * box["width"] / width, "y": (y + 0.5) * box["height"] / height}
@@ -150,3 +162,20 @@ def api_unit_math(
     )
     response.raise_for_status()
     return response.json()
+
+
+SEND_AS = """async ([how, url]) => {
+  const blob = await (await fetch(url)).blob();
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([blob], "photo.jpg", { type: blob.type }));
+  const target = how === "paste" ? document : document.getElementById("drop-zone");
+  const event = how === "paste"
+    ? new ClipboardEvent("paste", { clipboardData: transfer, bubbles: true })
+    : new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true });
+  target.dispatchEvent(event);
+}"""
+
+
+def send_image(page: Page, how: str, url: str) -> None:
+    """Paste (`how="paste"`) or drop (`"drop"`) the image at `url` (a page path) as a user would."""
+    page.evaluate(SEND_AS, [how, url])

@@ -16,6 +16,7 @@ from tests.browser.pages import (
     hover_unit,
     open_layer,
     pick_channel,
+    send_image,
     shown_predictions,
     wait_for_analysis,
     wait_for_layer,
@@ -156,7 +157,7 @@ def test_a_sample_photo_switches_to_its_model(page: Page) -> None:
     page.locator('button.sample[data-url$="/coffee.jpg"]').click()
     wait_for_analysis(page)
     expect(page.locator("#model-select")).to_have_value("efficientnet-lite0")
-    expect(page.locator("#draw-panel")).to_be_hidden()
+    expect(page.locator("#draw-panel")).to_be_visible()  # the pad stays: a drawing switches back
     labels = [label for label, _ in shown_predictions(page)]
     assert {"espresso", "cup"} & set(labels), labels
 
@@ -169,18 +170,6 @@ def test_a_lesson_deep_link_opens_the_model_with_its_sample(page: Page) -> None:
     assert set(CAT_LABELS) & set(labels), labels
 
 
-SEND_AS = """async ([how, url]) => {
-  const blob = await (await fetch(url)).blob();
-  const transfer = new DataTransfer();
-  transfer.items.add(new File([blob], "photo.jpg", { type: blob.type }));
-  const target = how === "paste" ? document : document.getElementById("drop-zone");
-  const event = how === "paste"
-    ? new ClipboardEvent("paste", { clipboardData: transfer, bubbles: true })
-    : new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true });
-  target.dispatchEvent(event);
-}"""
-
-
 @pytest.mark.parametrize(
     ("how", "photo", "expected"),
     [("paste", "coffee.jpg", {"espresso", "cup"}), ("drop", "chelsea.jpg", set(CAT_LABELS))],
@@ -188,7 +177,7 @@ SEND_AS = """async ([how, url]) => {
 def test_paste_and_drop_an_image(page: Page, how: str, photo: str, expected: set[str]) -> None:
     page.goto("/")
     page.select_option("#model-select", "efficientnet-lite0")
-    page.evaluate(SEND_AS, [how, f"/static/samples/photos/{photo}"])
+    send_image(page, how, f"/static/samples/photos/{photo}")
     wait_for_analysis(page)
     labels = {label for label, _ in shown_predictions(page)}
     assert labels & expected, labels

@@ -14,11 +14,9 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.launch import running_server
-from tests.browser.conftest import PageProblems, screenshot
+from tests.browser.conftest import PageProblems, screenshot, zoo_server
 from tests.browser.pages import analyze_file, api_unit_math, show_unit
 from tests.conftest import SKIMAGE_DATA
-from tests.zoo.specs import write_spec
 
 pytestmark = pytest.mark.browser
 
@@ -214,12 +212,8 @@ def test_chinese_names_and_explanations(page: Page, api: httpx.Client) -> None:
 
 @pytest.fixture(scope="module")
 def zoo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A server with only zoo models (written as specs), for layer kinds the bundled ones lack."""
-    folder = tmp_path_factory.mktemp("zoo-specs")
-    for model_id in ZOO_MODELS:
-        write_spec(model_id, folder)
-    log = tmp_path_factory.mktemp("zoo-server") / "server.log"
-    with running_server(env={"CONVLENS_MODELS_DIR": str(folder)}, log=log) as url:
+    """A server with only zoo models, for layer kinds the bundled ones lack."""
+    with zoo_server(tmp_path_factory, ZOO_MODELS) as url:
         yield url
 
 

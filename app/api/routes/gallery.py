@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from app.api.errors import not_found
 from app.api.routes.models import layer_out
+from app.api.routes.pages import missing_page
 from app.api.schemas import InputShape, LayerOut, error_responses
 from app.core.lessons.gallery import NETWORK_INDEX, NETWORKS, Network, describe, total_params
 
@@ -27,7 +28,7 @@ class NetworkSummary(BaseModel):
     input: InputShape
     total_params: int = Field(description="counted from the in-repo definition")
     published_params: int | None
-    params_source: str
+    params_source: dict[str, str]
     summary: dict[str, str]
     diagram: str | None = Field(description="inception, residual or dense: a block diagram")
 
@@ -36,7 +37,8 @@ class LandmarkOut(BaseModel):
     layer: str
     published_rf: int = Field(description="receptive-field size from the source")
     computed_rf: int | None = Field(description="what the receptive-field trace gives")
-    source: str
+    note: dict[str, str] | None = Field(description="how the reference was derived (en, zh)")
+    citation: str | None = Field(description="the publication the reference comes from")
 
 
 class NetworkDetail(NetworkSummary):
@@ -59,7 +61,7 @@ def network_summary(network: Network) -> NetworkSummary:
         input=InputShape(channels=channels, height=height, width=width),
         total_params=total_params(network.id),
         published_params=network.published_params,
-        params_source=network.params_source,
+        params_source=network.params_source.to_json(),
         summary=network.summary.to_json(),
         diagram=network.diagram,
     )
@@ -84,7 +86,8 @@ def network_detail(network: Network, depth: int | None) -> NetworkDetail:
                 layer=landmark.layer,
                 published_rf=landmark.rf_size,
                 computed_rf=computed,
-                source=landmark.source,
+                note=None if landmark.note is None else landmark.note.to_json(),
+                citation=landmark.citation,
             )
         )
     shown = [
@@ -127,7 +130,9 @@ def gallery_page(request: Request) -> HTMLResponse:
 
 @router.get("/gallery/{network_id}", response_class=HTMLResponse, include_in_schema=False)
 def network_page(request: Request, network_id: NetworkPath) -> HTMLResponse:
-    network = network_summary(_network(network_id)).model_dump()
+    network = NETWORK_INDEX.get(network_id)
+    if network is None:
+        return missing_page(request, "network", network_id)
     return request.app.state.templates.TemplateResponse(
-        request, "lessons/network.html", {"network": network}
+        request, "lessons/network.html", {"network": network_summary(network).model_dump()}
     )

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from app.api.errors import not_found
+from app.api.routes.pages import missing_page
 from app.api.routes.playground import AxisFitOut, axis_fit_out
 from app.api.schemas import error_responses
 from app.core import playground
@@ -84,7 +85,7 @@ class ComparisonList(BaseModel):
 class SizeExampleOut(BaseModel):
     label: Bilingual
     source: str
-    seed_says: str
+    seed_says: Bilingual
     fit: AxisFitOut
 
 
@@ -93,7 +94,10 @@ class SizeList(BaseModel):
 
 
 class LiveLinkOut(BaseModel):
-    href: str
+    href: str = Field(description="the analyze page with ?model=&sample=&layer=")
+    model: str
+    sample: str = Field(description="a bundled sample's file name without extension")
+    layer: str = Field(description="the layer the step talks about, as the model card names it")
     instruction: Bilingual
 
 
@@ -190,7 +194,10 @@ def comparison_out(comparison: Comparison) -> ComparisonOut:
 def size_examples() -> list[SizeExampleOut]:
     return [
         SizeExampleOut(
-            label=e.label.to_json(), source=e.source, seed_says=e.seed_says, fit=axis_fit_out(e.fit)
+            label=e.label.to_json(),
+            source=e.source,
+            seed_says=e.seed_says.to_json(),
+            fit=axis_fit_out(e.fit),
         )
         for e in SIZE_EXAMPLES
     ]
@@ -209,7 +216,13 @@ def step_out(step: LessonStep) -> StepOut:
         ],
         live=None
         if step.live is None
-        else LiveLinkOut(href=step.live.href, instruction=step.live.instruction.to_json()),
+        else LiveLinkOut(
+            href=step.live.href,
+            model=step.live.model,
+            sample=step.live.sample,
+            layer=step.live.layer,
+            instruction=step.live.instruction.to_json(),
+        ),
     )
 
 
@@ -290,7 +303,9 @@ def lessons_page(request: Request) -> HTMLResponse:
 
 @router.get("/lessons/{slug}", response_class=HTMLResponse, include_in_schema=False)
 def lesson_page(request: Request, slug: SlugPath) -> HTMLResponse:
-    lesson = lesson_detail(_lesson(slug))
+    lesson = LESSON_INDEX.get(slug)
+    if lesson is None:
+        return missing_page(request, "lesson", slug)
     return request.app.state.templates.TemplateResponse(
-        request, "lessons/lesson.html", {"lesson": lesson.model_dump()}
+        request, "lessons/lesson.html", {"lesson": lesson_detail(lesson).model_dump()}
     )

@@ -61,7 +61,10 @@ def _comparisons() -> tuple[Comparison, ...]:
     return (
         Comparison(
             "megapixel",
-            Text("A 1000×1000 image, a hidden layer of 1000×1000 units", "1000×1000 图像"),
+            Text(
+                "A 1000×1000 image, a hidden layer of 1000×1000 units",
+                "1000×1000 的图像，接 1000×1000 个隐藏单元",
+            ),
             Text(
                 f'10¹² float32 weights take {_float32_size(fc)}; the seed\'s "about 400MB" is '
                 f"the locally connected layer's {_float32_size(local)}. Local windows cut 4 "
@@ -69,7 +72,7 @@ def _comparisons() -> tuple[Comparison, ...]:
                 "stride of 10 there would be only 100×100 units: 10⁶ local weights.)",
                 f"10¹² 个 float32 权重占 {_float32_size(fc)}；原文“约400MB”其实是局部连接层 "
                 f"{_float32_size(local)} 的大小。局部连接减少 4 个数量级，共享一个 10×10 窗口"
-                "则只剩 100 个。（若按原文步长 10，只有 100×100 个单元：局部权重为 10⁶。）",
+                "则只剩 100 个。（若按原文步幅 10，只有 100×100 个单元：局部权重为 10⁶。）",
             ),
             "004 · 参数量有效性 / 权重共享",
             (
@@ -81,7 +84,7 @@ def _comparisons() -> tuple[Comparison, ...]:
                     "10^8",
                 ),
                 Count(
-                    Text("shared (one 10×10 filter)", "权重共享（一个 10×10 过滤器）"),
+                    Text("shared (one 10×10 filter)", "权重共享（一个 10×10 滤波器）"),
                     "10×10",
                     shared_weights(100),
                     "100",
@@ -90,7 +93,10 @@ def _comparisons() -> tuple[Comparison, ...]:
         ),
         Comparison(
             "argb-100-kernels",
-            Text("1K×1K ARGB image, 1M hidden units vs. 100 kernels", "1K×1K 图像与 100 个卷积核"),
+            Text(
+                "1K×1K ARGB image, 1M hidden units vs. 100 kernels",
+                "1K×1K 的 ARGB 图像：10⁶ 个隐藏单元与 100 个卷积核",
+            ),
             Text(
                 "The seed counts one 100×100 kernel per feature map and leaves out the four "
                 "ARGB channels (with them: 4 × 10⁶).",
@@ -114,15 +120,15 @@ def _comparisons() -> tuple[Comparison, ...]:
         ),
         Comparison(
             "eight-by-eight",
-            Text("8×8 image, 9 units vs. one 3×3 filter", "8×8 图像：9 个单元与一个 3×3 过滤器"),
-            Text("Seed 002: biases left out.", "种子 002：不计偏置。"),
+            Text("8×8 image, 9 units vs. one 3×3 filter", "8×8 图像：9 个单元与一个 3×3 滤波器"),
+            Text("Seed 002: biases left out.", "教程 002：不计偏置。"),
             "002 · 四、1.参数共享机制",
             (
                 Count(
                     Text("fully connected", "全连接"), "64×9", fully_connected_weights(64, 9), "576"
                 ),
                 Count(
-                    Text("shared (3×3 filter)", "权重共享（3×3 过滤器）"),
+                    Text("shared (3×3 filter)", "权重共享（3×3 滤波器）"),
                     "3×3",
                     shared_weights(9),
                     "9",
@@ -136,7 +142,7 @@ def _comparisons() -> tuple[Comparison, ...]:
                 "Seed 003 multiplies all the sizes together, 3×32×32×1024×512 = 1,610,612,736. "
                 "Weights of consecutive layers add up instead: 3072×1024 + 1024×512 = "
                 f"{fully_connected_weights(3072, 1024) + fully_connected_weights(1024, 512):,}.",
-                "种子 003 把各层大小全部相乘：3×32×32×1024×512 = 1,610,612,736。实际上相邻层的"
+                "教程 003 把各层大小全部相乘：3×32×32×1024×512 = 1,610,612,736。实际上相邻层的"
                 "权重是相加的：3072×1024 + 1024×512 = "
                 f"{fully_connected_weights(3072, 1024) + fully_connected_weights(1024, 512):,}。",
             ),
@@ -158,24 +164,24 @@ def _comparisons() -> tuple[Comparison, ...]:
         ),
         Comparison(
             "filter-weights",
-            Text("Weights of one filter", "一个过滤器的权重"),
+            Text("Weights of one filter", "一个滤波器的权重"),
             Text(
                 "A filter is as deep as its input: 5×5×3 has 75 weights (seed 003), 3×3×3 has "
                 "27 (seed 002), and four of them form W1 of shape (3, 3, 3, 4): 108 weights and "
                 "4 biases.",
-                "过滤器与输入一样深：5×5×3 有 75 个权重（种子 003），3×3×3 有 27 个（种子 002），"
+                "滤波器与输入一样深：5×5×3 有 75 个权重（教程 003），3×3×3 有 27 个（教程 002），"
                 "4 个组成形状为 (3,3,3,4) 的 W1：108 个权重加 4 个偏置。",
             ),
             "002 / 003",
             (
                 Count(
-                    Text("5×5×3 filter", "5×5×3 过滤器"), "5×5×3", shared_weights(5 * 5 * 3), "75"
+                    Text("5×5×3 filter", "5×5×3 滤波器"), "5×5×3", shared_weights(5 * 5 * 3), "75"
                 ),
                 Count(
-                    Text("3×3×3 filter", "3×3×3 过滤器"), "3×3×3", shared_weights(3 * 3 * 3), "27"
+                    Text("3×3×3 filter", "3×3×3 滤波器"), "3×3×3", shared_weights(3 * 3 * 3), "27"
                 ),
                 Count(
-                    Text("W1, four 3×3×3 filters", "W1：4 个 3×3×3 过滤器"),
+                    Text("W1, four 3×3×3 filters", "W1：4 个 3×3×3 滤波器"),
                     "3×3×3×4",
                     shared_weights(27, 4),
                     "(3,3,3,4)",

@@ -123,7 +123,7 @@ class AxisFit:
             "zh": f"{_ZH_AXIS[self.axis]}：{formula} 不是整数，窗口放不下：起点依次为 "
             f"{'、'.join(map(str, shown))}，再移一步就越过边界，"
             f"最后 {missed} 个像素永远不会被覆盖。"
-            f"能整除的步长：{'、'.join(map(str, divisors))}。{fix_zh}PyTorch 会向下取整为 "
+            f"能整除的步幅：{'、'.join(map(str, divisors))}。{fix_zh}PyTorch 会向下取整为 "
             f"{self.output}。",
         }
 

@@ -1,7 +1,40 @@
 // Block diagrams drawn as SVG: the Inception module, the residual (bottleneck) block and the dense
-// block — the three ideas the seeds name (concatenate, add, connect everything).
+// block — the three ideas the seeds name (concatenate, add, connect everything). Drawn in the page's
+// language, and again when it changes.
 import { el } from "../format.js";
+import { registerStrings, t } from "../i18n.js";
 import { bi } from "./strings.js";
+
+registerStrings({
+  en: {
+    "diagram.inception": "Inception module",
+    "diagram.residual": "Residual block",
+    "diagram.dense": "Dense block",
+    "diagram.previous": "previous layer",
+    "diagram.conv": "{k} conv",
+    "diagram.conv.filters": "{k} conv, {n}",
+    "diagram.maxpool": "{k} max pool",
+    "diagram.concat": "filter concatenation",
+    "diagram.input": "x ({n} ch)",
+    "diagram.add": "+  then ReLU",
+    "diagram.identity": "identity",
+    "diagram.dense.layer": "Hᵢ = BN-ReLU-1×1 conv, BN-ReLU-3×3 conv: it reads all earlier maps, adds k = 32",
+  },
+  zh: {
+    "diagram.inception": "Inception 模块",
+    "diagram.residual": "残差块",
+    "diagram.dense": "稠密块",
+    "diagram.previous": "前一层",
+    "diagram.conv": "{k} 卷积",
+    "diagram.conv.filters": "{k} 卷积，{n} 个",
+    "diagram.maxpool": "{k} 最大池化",
+    "diagram.concat": "按通道拼接",
+    "diagram.input": "x（{n} 通道）",
+    "diagram.add": "+ 再经过 ReLU",
+    "diagram.identity": "恒等映射",
+    "diagram.dense.layer": "Hᵢ：批归一化、ReLU、1×1 卷积，再批归一化、ReLU、3×3 卷积；读入前面所有特征图，新增 k = 32 张",
+  },
+});
 
 const NS = "http://www.w3.org/2000/svg";
 const BOX = { w: 120, h: 34 };
@@ -13,11 +46,11 @@ function svgNode(tag, attributes = {}, text = "") {
   return node;
 }
 
-function canvas(width, height, label) {
+function canvas(width, height, kind) {
   const svg = svgNode("svg", {
-    viewBox: `0 0 ${width} ${height}`, width, class: "block-diagram", role: "img", "aria-label": label,
+    viewBox: `0 0 ${width} ${height}`, width, class: "block-diagram", role: "img", "aria-label": t(`diagram.${kind}`),
   });
-  const marker = svgNode("marker", { id: `arrow-${label.replace(/\W/g, "")}`, viewBox: "0 0 10 10", refX: 9, refY: 5,
+  const marker = svgNode("marker", { id: `arrow-${kind}`, viewBox: "0 0 10 10", refX: 9, refY: 5,
     markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" });
   marker.append(svgNode("path", { d: "M0,0 L10,5 L0,10 z", class: "arrow-head" }));
   const defs = svgNode("defs");
@@ -39,17 +72,18 @@ function arrow(svg, arrowId, from, to, { bend = 0, label = "" } = {}) {
   if (label) svg.append(svgNode("text", { x: (x1 + x2) / 2 + bend / 2 + 6, y: (y1 + y2) / 2, class: "diagram-label" }, label));
 }
 
-function inception(fiveByFive) {
-  const { svg, arrowId } = canvas(640, 300, "Inception module");
-  const input = box(svg, 320, 10, "previous layer", "layer", 160);
+function inception() {
+  const { svg, arrowId } = canvas(640, 300, "inception");
+  const conv = (k) => t("diagram.conv", { k });
+  const input = box(svg, 320, 10, t("diagram.previous"), "layer", 160);
   const columns = [95, 245, 395, 545];
   const firsts = [
-    box(svg, columns[0], 90, "1×1 conv"), box(svg, columns[1], 90, "1×1 conv"),
-    box(svg, columns[2], 90, "1×1 conv"), box(svg, columns[3], 90, "3×3 max pool", "pool"),
+    box(svg, columns[0], 90, conv("1×1")), box(svg, columns[1], 90, conv("1×1")),
+    box(svg, columns[2], 90, conv("1×1")), box(svg, columns[3], 90, t("diagram.maxpool", { k: "3×3" }), "pool"),
   ];
-  const seconds = [null, box(svg, columns[1], 170, "3×3 conv"), box(svg, columns[2], 170, fiveByFive),
-    box(svg, columns[3], 170, "1×1 conv")];
-  const concat = box(svg, 320, 250, "filter concatenation", "block", 200);
+  const seconds = [null, box(svg, columns[1], 170, conv("3×3")), box(svg, columns[2], 170, conv("5×5")),
+    box(svg, columns[3], 170, conv("1×1"))];
+  const concat = box(svg, 320, 250, t("diagram.concat"), "block", 200);
   for (let i = 0; i < 4; i += 1) {
     arrow(svg, arrowId, input, firsts[i]);
     arrow(svg, arrowId, seconds[i] ?? firsts[i], concat);
@@ -59,23 +93,24 @@ function inception(fiveByFive) {
 }
 
 function residual() {
-  const { svg, arrowId } = canvas(420, 330, "Residual block");
-  const input = box(svg, 160, 10, "x (256 ch)", "layer");
-  const a = box(svg, 160, 80, "1×1 conv, 64");
-  const b = box(svg, 160, 140, "3×3 conv, 64");
-  const c = box(svg, 160, 200, "1×1 conv, 256");
-  const add = box(svg, 160, 270, "+  then ReLU", "block");
+  const { svg, arrowId } = canvas(420, 330, "residual");
+  const conv = (k, n) => t("diagram.conv.filters", { k, n });
+  const input = box(svg, 160, 10, t("diagram.input", { n: 256 }), "layer");
+  const a = box(svg, 160, 80, conv("1×1", 64));
+  const b = box(svg, 160, 140, conv("3×3", 64));
+  const c = box(svg, 160, 200, conv("1×1", 256));
+  const add = box(svg, 160, 270, t("diagram.add"), "block");
   arrow(svg, arrowId, input, a);
   arrow(svg, arrowId, a, b);
   arrow(svg, arrowId, b, c);
   arrow(svg, arrowId, c, add);
   svg.append(svgNode("path", { d: "M220,27 C360,27 360,287 220,287", class: "diagram-edge skip", "marker-end": `url(#${arrowId})` }));
-  svg.append(svgNode("text", { x: 300, y: 160, class: "diagram-label" }, "identity"));
+  svg.append(svgNode("text", { x: 300, y: 160, class: "diagram-label" }, t("diagram.identity")));
   return svg;
 }
 
 function dense() {
-  const { svg, arrowId } = canvas(640, 200, "Dense block");
+  const { svg, arrowId } = canvas(640, 200, "dense");
   const xs = [70, 195, 320, 445, 570];
   const nodes = xs.map((x, i) => box(svg, x, 120, i === 0 ? "x₀" : `H${i}`, i === 0 ? "layer" : "conv", 80));
   for (let to = 1; to < nodes.length; to += 1) {
@@ -90,7 +125,7 @@ function dense() {
     }
   }
   svg.append(svgNode("text", { x: 320, y: 190, "text-anchor": "middle", class: "diagram-label" },
-    "Hᵢ = BN-ReLU-1×1 conv, BN-ReLU-3×3 conv: it reads all earlier maps, adds k = 32"));
+    t("diagram.dense.layer")));
   return svg;
 }
 
@@ -110,7 +145,9 @@ const CAPTIONS = {
 };
 
 export function renderDiagram(container, kind) {
-  const draw = { inception: () => inception("5×5 conv"), residual, dense }[kind];
+  const draw = { inception, residual, dense }[kind];
   if (!draw) return;
-  container.replaceChildren(draw(), el("p", { class: "note" }, ...bi(CAPTIONS[kind])));
+  const show = () => container.replaceChildren(draw(), el("p", { class: "note" }, ...bi(CAPTIONS[kind])));
+  show();
+  document.addEventListener("convlens:language", show);
 }

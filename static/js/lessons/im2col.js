@@ -8,7 +8,8 @@ const times = (shape) => shape.join(" × ");
 
 export function renderIm2Col(container, result) {
   const { shapes } = result;
-  const matrix = (rows, key) => el("div", { class: "matrix-scroll" }, createGrid(rows, { caption: t(key), digits: 2 }).node);
+  const matrix = (rows, key) => el("div", { class: "matrix-scroll", tabindex: "0", role: "group", "aria-label": t(key) },
+    createGrid(rows, { caption: t(key), digits: 2 }).node);
   const maps = result.output.map((plane, o) => createGrid(plane, { caption: `${t("lessons.output", { o })}` }).node);
   container.replaceChildren(el("div", { class: "im2col" },
     el("p", { class: "sum-line", text: t("lessons.im2col.shapes", {

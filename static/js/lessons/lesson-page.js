@@ -1,7 +1,7 @@
 // A lesson page: every preset gets a "show the computation" button that runs it live (a preset the
 // playground refuses, like the seeds' 7×7 / stride 3, shows why without asking again).
 import * as api from "../api.js";
-import { runAndShow, showRefusal } from "./preset-runner.js";
+import { explainError, runAndShow, showRefusal } from "./preset-runner.js";
 
 for (const block of document.querySelectorAll(".preset[data-preset]")) {
   const button = block.querySelector(".run-preset");
@@ -13,7 +13,7 @@ for (const block of document.querySelectorAll(".preset[data-preset]")) {
       if (preset.refused) await showRefusal(target, preset.operation, preset.request, preset.refused);
       else await runAndShow(target, preset.operation, preset.request, { highlights: preset.highlights });
     } catch (error) {
-      target.textContent = error.message;
+      target.replaceChildren(explainError(error));
     } finally {
       button.disabled = false;
     }

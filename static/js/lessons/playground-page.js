@@ -1,9 +1,9 @@
 // The playground page: a form (or a seed preset) → the playground API → the stepper. Text areas hold
-// one matrix row per line, a blank line between channels, a line "---" between filters.
+// one matrix row per line, a blank line between channels, a line "---" between filters. The form's
+// `data-computed` counts the computations shown in full (result and size explanation).
 import * as api from "../api.js";
 import { el } from "../format.js";
-import { currentLanguage } from "../i18n.js";
-import { renderFits, runAndShow, sizeExplanations } from "./preset-runner.js";
+import { explainError, renderFits, runAndShow, sizeExplanations } from "./preset-runner.js";
 import { bi } from "./strings.js";
 
 const form = document.getElementById("playground-form");
@@ -78,23 +78,20 @@ function fillForm(preset) {
 }
 
 async function compute() {
-  status.textContent = "";
+  status.replaceChildren();
   let request;
   try {
     request = requestFromForm();
   } catch (error) {
-    status.textContent = error.message;
+    status.replaceChildren(explainError(error));
     return;
   }
   const { operation, body } = request;
   stepperPanel.hidden = false;
-  if (operation !== "relu") {
-    sizeExplanations(body, operation).then((fits) => renderFits(field("size-panel"), fits))
-      .catch(() => field("size-panel").replaceChildren());
-  } else {
-    field("size-panel").replaceChildren();
-  }
-  await runAndShow(stepperPanel, operation, body, { highlights });
+  const sizes = operation === "relu" ? Promise.resolve([]) : sizeExplanations(body, operation).catch(() => []);
+  const [fits] = await Promise.all([sizes, runAndShow(stepperPanel, operation, body, { highlights })]);
+  renderFits(field("size-panel"), fits);
+  form.dataset.computed = String(Number(form.dataset.computed || 0) + 1);
 }
 
 async function loadPreset(slug) {
@@ -104,13 +101,7 @@ async function loadPreset(slug) {
     history.replaceState(null, "", `/playground?preset=${encodeURIComponent(slug)}`);
     await compute();
   } catch (error) {
-    status.textContent = error.message;
-  }
-}
-
-function labelPresets() {
-  for (const option of field("preset-select").options) {
-    if (option.dataset.en) option.textContent = option.dataset[currentLanguage()] || option.dataset.en;
+    status.replaceChildren(explainError(error));
   }
 }
 
@@ -121,8 +112,6 @@ form.addEventListener("submit", (event) => {
 });
 field("operation").addEventListener("change", showOperation);
 field("preset-select").addEventListener("change", (event) => loadPreset(event.target.value));
-document.addEventListener("convlens:language", labelPresets);
-labelPresets();
 showOperation();
 
 const initial = new URLSearchParams(location.search).get("preset") || "curve-detector";

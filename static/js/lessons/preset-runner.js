@@ -38,21 +38,56 @@ export function renderFits(container, fits) {
   }))));
 }
 
-// A refusal: the reason per axis in the page's language when it is about the fit, else the message.
+// Why the playground refused (or a request failed), in the page's language from the error's code;
+// the server's exact words stay in a closed "details" element. A fit is explained per axis below.
+export function explainError(error) {
+  const key = `playground.error.${error.code}`;
+  return el("div", { class: "refusal" },
+    el("p", { class: "error", text: t(key) === key ? t("playground.error.generic") : t(key) }),
+    el("details", { class: "small muted" }, el("summary", { text: t("playground.error.details") }),
+      el("p", { lang: "en", text: error.message })));
+}
+
 export async function showRefusal(container, operation, request, error) {
-  const explanation = el("div", { class: "fits" }, el("p", { class: "error", text: error.message }));
+  delete container.dataset.render;
+  const explanation = el("div", { class: "fits" }, explainError(error));
   container.replaceChildren(el("p", { class: "error", text: t("lessons.refused") }), explanation);
   if (error.code === "does_not_fit" && operation !== "relu") {
     renderFits(explanation, await sizeExplanations(request, operation));
   }
+  container.dataset.state = "shown";
 }
 
+let renders = 0;
+
+// Draws `result` into `container`, and again in the new language when it changes (same step).
+function showResult(container, operation, result, options) {
+  const id = String((renders += 1));
+  container.dataset.render = id;
+  let stepper = null;
+  const draw = () => {
+    stepper?.stop();
+    const at = stepper ? stepper.index() : 0;
+    if (operation === "im2col") renderIm2Col(container, result);
+    else (stepper = mountStepper(container, result, options)).go(at);
+  };
+  draw();
+  const relabel = () => {
+    if (container.dataset.render === id) draw();
+    else document.removeEventListener("convlens:language", relabel);
+  };
+  document.addEventListener("convlens:language", relabel);
+}
+
+// Runs the request and shows the result or the refusal; `data-state` is "shown" once all is drawn.
 export async function runAndShow(container, operation, request, { highlights = [] } = {}) {
+  delete container.dataset.render;
+  container.dataset.state = "computing";
   container.replaceChildren(el("p", { class: "muted", text: t("lessons.loading") }));
   try {
     const result = await api.runPlayground(operation, request);
-    if (operation === "im2col") renderIm2Col(container, result);
-    else mountStepper(container, result, { kernels: request.kernels ?? null, highlights });
+    showResult(container, operation, result, { kernels: request.kernels ?? null, highlights });
+    container.dataset.state = "shown";
     return result;
   } catch (error) {
     await showRefusal(container, operation, request, error);

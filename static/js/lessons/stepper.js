@@ -43,7 +43,7 @@ function controls(onMove, onPlay) {
     type: "button", class: "secondary", text: label, title: t(key), "aria-label": t(key), onclick: () => onMove(move),
   });
   const play = el("button", { type: "button", class: "play", text: "▶", title: t("lessons.play"), onclick: onPlay });
-  const range = el("input", { type: "range", min: 0, value: 0, "aria-label": "step" });
+  const range = el("input", { type: "range", min: 0, value: 0, "aria-label": t("lessons.step.label") });
   range.addEventListener("input", () => onMove({ to: Number(range.value) }));
   const counter = el("span", { class: "counter" });
   const bar = el("div", { class: "stepper-controls" },
@@ -68,7 +68,8 @@ export function mountStepper(container, result, { kernels = null, highlights = [
   }, `${t("lessons.highlight")} `, ...bi(h.label), h.value === null ? "" : ` = ${formatNumber(h.value)}`));
 
   const inputChannels = result.padded_input.length;
-  const caption = result.operation === "relu" ? "lessons.input.plain" : "lessons.input";
+  const padded = result.operation !== "relu" && padding.some((p) => p > 0);
+  const caption = padded ? "lessons.input" : "lessons.input.plain";
   const inputs = result.padded_input.map((plane, c) =>
     createGrid(plane, { caption: t(caption, { c }), padding: result.operation === "relu" ? [0, 0] : padding }));
   const conv = result.operation === "conv";
@@ -86,7 +87,8 @@ export function mountStepper(container, result, { kernels = null, highlights = [
   container.replaceChildren(el("div", { class: "stepper", tabindex: "0" },
     el("p", { class: "muted" }, t("lessons.output.shape", { shape: shapeText(result.output_shape) })),
     ui.bar, chips.length ? el("p", { class: "chips" }, chips) : null,
-    el("div", { class: "stepper-grids" }, el("div", { class: "channel-rows" }, rows),
+    el("div", { class: "stepper-grids", tabindex: "0", role: "group", "aria-label": t("lessons.grids") },
+      el("div", { class: "channel-rows" }, rows),
       el("span", { class: "op", text: "→" }), output.node),
     sums));
 
@@ -151,5 +153,5 @@ export function mountStepper(container, result, { kernels = null, highlights = [
     }
   });
   show();
-  return { go, stop };
+  return { go, stop, index: () => index };
 }

@@ -3,6 +3,7 @@
 // strip, arrow keys move between layers, Enter/Space opens one (a roving tabindex).
 import { el, formatCount, shapeText } from "../format.js";
 import { registerStrings, t } from "../i18n.js";
+import { sizeText } from "./receptive_field.js";
 
 registerStrings({
   en: {
@@ -11,6 +12,8 @@ registerStrings({
     "arch.params": "{count} params",
     "arch.rf": "sees {size} px",
     "arch.rf.global": "sees the whole image",
+    "arch.rf.seen": "sees {size} px: all the network reads",
+    "arch.rf.gated": "{field} + a whole-image gate",
     "arch.group": "block {name}",
     "arch.group.sum": "output = inside + input",
     "kind.conv": "convolution",
@@ -33,6 +36,8 @@ registerStrings({
     "arch.params": "{count} 个参数",
     "arch.rf": "感受野 {size} 像素",
     "arch.rf.global": "看到整张图",
+    "arch.rf.seen": "看到 {size} 像素：网络读取的全部",
+    "arch.rf.gated": "{field} + 全图门控",
     "arch.group": "模块 {name}",
     "arch.group.sum": "输出 = 模块内结果 + 输入",
     "kind.conv": "卷积",
@@ -51,17 +56,22 @@ registerStrings({
   },
 });
 
+// What one unit sees: a window, the part of the image the network reads (a global field's size
+// is that part), or the whole image; a gated unit also hears every pixel through its gate.
 function rfText(rf) {
   if (!rf || !rf.size || rf.size.length === 0) return "";
-  if (rf.is_global) return t("arch.rf.global");
-  const [h, w] = rf.size;
-  return t("arch.rf", { size: h === w ? `${h}×${h}` : `${h}×${w}` });
+  let field = t("arch.rf", { size: sizeText(rf.size) });
+  if (rf.is_global) field = rf.seen ? t("arch.rf.seen", { size: sizeText(rf.size) }) : t("arch.rf.global");
+  return rf.gated ? t("arch.rf.gated", { field }) : field;
 }
 
 // The short label inside a group: "_blocks.3._expand_conv" → "_expand_conv".
 const shortName = (name, group) => (group && name.startsWith(`${group}.`) ? name.slice(group.length + 1) : name);
 
+// Layer names and module types are the program's identifiers: shown as they are, in any language
+// (translate="no"); the full name is the tooltip when the block shows a shortened one.
 function layerBlock(layer, group) {
+  const short = shortName(layer.name, group);
   return el(
     "button",
     {
@@ -69,11 +79,11 @@ function layerBlock(layer, group) {
       class: `layer-block kind-${layer.kind}`,
       tabindex: "-1",
       dataset: { layer: layer.name },
-      title: layer.name,
+      title: short === layer.name ? null : layer.name,
     },
     el("span", { class: "layer-kind", text: t(`kind.${layer.kind}`) }),
-    el("span", { class: "layer-name", text: shortName(layer.name, group) }),
-    el("span", { class: "layer-type", text: layer.type }),
+    el("span", { class: "layer-name", translate: "no", text: short }),
+    el("span", { class: "layer-type", translate: "no", text: layer.type }),
     el("span", { class: "layer-shape", text: shapeText(layer.output_shape) }),
     el("span", { class: "layer-meta", text: layer.params ? t("arch.params", { count: formatCount(layer.params) }) : "" }),
     el("span", { class: "layer-meta", text: rfText(layer.receptive_field) }),

@@ -30,6 +30,8 @@ registerStrings({
     "conv.normalized": "The input numbers are the normalized pixels: (pixel − mean) / std.",
     "conv.channel.rgb": "{name} (normalized)",
     "conv.source": "its input",
+    "conv.source.image": "the input image",
+    "conv.channel.ink": "ink",
     "linear.intro": "Unit {c} of {layer} = Σ over the {n} numbers of {source} (each × its own weight) + bias. The {shown} largest contributions:",
     "linear.intro.map": "Unit (y {y}, x {x}) of channel {c} of {layer} = Σ over the {n} channels of {source} at the same position (each × its own weight) + bias. The {shown} largest contributions:",
     "linear.table.index": "from",
@@ -59,6 +61,8 @@ registerStrings({
     "conv.normalized": "输入数值是归一化后的像素：(像素 − 均值) / 标准差。",
     "conv.channel.rgb": "{name}（归一化）",
     "conv.source": "它的输入",
+    "conv.source.image": "输入图像",
+    "conv.channel.ink": "墨迹",
     "linear.intro": "{layer} 的单元 {c} = {source} 的 {n} 个数各乘以自己的权重后求和 + 偏置。贡献最大的 {shown} 项：",
     "linear.intro.map": "{layer} 通道 {c} 的单元（y {y}，x {x}）= {source} 同一位置的 {n} 个通道各乘以自己的权重后求和 + 偏置。贡献最大的 {shown} 项：",
     "linear.table.index": "来自",
@@ -89,11 +93,17 @@ export function numberGrid(cells, scale) {
 
 const chunk = (values, size) => Array.from({ length: values.length / size }, (_, i) => values.slice(i * size, (i + 1) * size));
 
-export const sourceName = (layer) => layer.input_layer || t("conv.source");
+// The layer a unit reads, by name; the image itself (the program's "input") in words.
+const IMAGE_SOURCE = "input";
+export const readsImage = (layer) => layer.input_layer === IMAGE_SOURCE;
+export function sourceName(layer) {
+  if (readsImage(layer)) return t("conv.source.image");
+  return layer.input_layer || t("conv.source");
+}
 
-function channelName(source, index, inputChannels) {
-  if (source !== "input") return t("conv.row", { source, i: index });
-  const names = inputChannels === 3 ? ["R", "G", "B"] : ["ink"];
+function channelName(layer, index, inputChannels) {
+  if (!readsImage(layer)) return t("conv.row", { source: sourceName(layer), i: index });
+  const names = inputChannels === 3 ? ["R", "G", "B"] : [t("conv.channel.ink")];
   return t("conv.channel.rgb", { name: names[index] ?? index });
 }
 
@@ -131,7 +141,7 @@ function rowScales(rows) {
 
 const byContribution = (rows) => [...rows].sort((a, b) => Math.abs(b.sum) - Math.abs(a.sum));
 
-function gridRows(rows, source, inputChannels) {
+function gridRows(rows, layer, inputChannels) {
   const shown = rows.length <= MAX_ROWS ? rows : byContribution(rows).slice(0, MAX_ROWS);
   const scales = rowScales(shown);
   const items = shown.map((row) => el(
@@ -140,7 +150,7 @@ function gridRows(rows, source, inputChannels) {
     el(
       "p",
       { class: "conv-row-title" },
-      el("span", { text: channelName(source, row.inputChannel, inputChannels) }),
+      el("span", { text: channelName(layer, row.inputChannel, inputChannels) }),
       el("span", { class: "row-sum", text: t("conv.row.sum", { sum: formatNumber(row.sum) }) }),
     ),
     el(
@@ -202,7 +212,7 @@ export function convExplanation(math, { layer, card, unit, c }) {
   const d = dilation(math);
   const intro = t("conv.intro", { y: unit.y, x: unit.x, c, kh, kw, n, source }) + (d > 1 ? t("conv.intro.dilated", { d }) : "");
   const tableRows = rows.map((row) => ({
-    label: channelName(source, row.inputChannel, inputChannels),
+    label: channelName(layer, row.inputChannel, inputChannels),
     input: row.inputs[0][0].value,
     padded: row.inputs[0][0].padded,
     weight: row.kernel[0][0].value,
@@ -211,8 +221,8 @@ export function convExplanation(math, { layer, card, unit, c }) {
   return {
     parts: [
       el("p", { class: "conv-intro", text: intro }),
-      source === "input" ? el("p", { class: "muted", text: t("conv.normalized") }) : null,
-      ...(kh * kw === 1 ? productTable(tableRows, "conv.table.channel", "conv.more") : gridRows(rows, source, inputChannels)),
+      readsImage(layer) ? el("p", { class: "muted", text: t("conv.normalized") }) : null,
+      ...(kh * kw === 1 ? productTable(tableRows, "conv.table.channel", "conv.more") : gridRows(rows, layer, inputChannels)),
       math.padded.includes(true) ? el("p", { class: "muted", text: t(`conv.padding.${math.padding_mode}`) }) : null,
     ],
     total: totalText(math),

@@ -8,7 +8,7 @@ import { t } from "../i18n.js";
 import { mountClassMaps } from "./attribution/class_maps.js";
 import { mountFiltersCompare } from "./attribution/filters_compare.js";
 import "./attribution/strings.js";
-import { labelled } from "./attribution/common.js";
+import { countCards, labelled } from "./attribution/common.js";
 import { mountUnitViews } from "./attribution/unit_views.js";
 
 const STYLESHEET = "/static/css/attribution.css";
@@ -23,10 +23,11 @@ function classOptions(model, predictions) {
   const options = [el("option", { value: "", text: t("attr.class.top") })];
   if (predictions.length) {
     options.push(el("optgroup", { label: t("attr.class.top5") },
-      predictions.map((p) => el("option", { value: String(p.index), text: `${p.label} (${(p.probability * 100).toFixed(1)} %)` }))));
+      predictions.map((p) => el("option", { value: String(p.index), translate: "no", text: `${p.label} (${(p.probability * 100).toFixed(1)} %)` }))));
   }
+  // Class labels are the model's own words (translate="no").
   options.push(el("optgroup", { label: t("attr.class.all") },
-    model.labels.map((label, index) => el("option", { value: String(index), text: `${index} · ${label}` }))));
+    model.labels.map((label, index) => el("option", { value: String(index), translate: "no", text: `${index} · ${label}` }))));
   return options;
 }
 
@@ -35,15 +36,17 @@ export function mountAttributionPanel(container, ctx) {
   const select = el("select", { class: "attr-class" }, classOptions(ctx.model, []));
   const getClass = () => (select.value === "" ? null : Number(select.value));
   const grid = el("div", { class: "attr-grid" });
+  const help = el("p", { class: "help attr-intro" });
   fill(container,
     el("div", { class: "panel-head" },
       el("h2", {}, el("span", { class: "step", text: "8" }), " ", el("span", { text: t("attr.title") })),
-      el("p", { class: "help", text: t("attr.help") })),
+      help),
     el("div", { class: "attr-controls" }, labelled(t("attr.class"), select)),
     grid);
   const classMaps = mountClassMaps(grid, ctx, getClass);
   const unitViews = mountUnitViews(grid, ctx);
   mountFiltersCompare(grid, ctx);
+  countCards(grid, help, "attr.help");
   select.addEventListener("change", () => classMaps.refresh());
   api.getAnalysis(ctx.analysisId).then((analysis) => {
     const chosen = select.value;

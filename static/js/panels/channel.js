@@ -126,8 +126,9 @@ export function mountChannelPanel({ onUnit }) {
         el("div", { class: "zoom-figure" }, el("h3", { text: t("channel.input") }), state.inputCanvas, state.rfText),
       ),
     );
+    state.drawLegend = () => !isVector && drawLegend(legend, scale, (v) => formatNumber(v, 3));
     if (!isVector) {
-      drawLegend(legend, scale, (v) => formatNumber(v, 3));
+      state.drawLegend();
       mapCanvas.addEventListener("mousemove", (event) => {
         if (state.locked) return;
         const { y, x } = unitAt(event);
@@ -151,7 +152,12 @@ export function mountChannelPanel({ onUnit }) {
     body.dataset.view = `${layer.name}|${channel}`;
   }
 
-  const redraw = () => state && update({ announce: false });
+  // Canvases are drawn in the theme's colours (the legend's numbers in the text colour).
+  const redraw = () => {
+    if (!state) return;
+    update({ announce: false });
+    state.drawLegend();
+  };
   window.addEventListener("resize", redraw);
   document.addEventListener("convlens:theme", redraw);
   document.addEventListener("convlens:layout", redraw);

@@ -1,6 +1,7 @@
 // Draw-a-digit canvas: dark ink on white paper (the server turns it into an MNIST-style digit).
-// While the pen moves the drawing is re-analysed, debounced, one request at a time (latest wins),
-// so every layer below changes live.
+// While the pen moves the drawing is re-analysed at most every THROTTLE_MS, one request at a time
+// (the latest drawing wins), so every layer below changes during the stroke; Clear wipes the
+// paper and tells the page (which removes the prediction).
 import { registerStrings } from "../i18n.js";
 
 registerStrings({
@@ -18,7 +19,7 @@ registerStrings({
   },
 });
 
-const DEBOUNCE_MS = 180;
+const THROTTLE_MS = 250;
 const INK_WIDTH = 22;
 
 export function mountDrawPanel({ onDrawing, onClear }) {
@@ -29,11 +30,16 @@ export function mountDrawPanel({ onDrawing, onClear }) {
   let timer = 0;
   let busy = false;
   let pending = false;
+  let sheet = 0; // a new sheet of paper after every Clear: a drawing from an older one is dropped
 
   function clear() {
+    sheet += 1;
     context.fillStyle = "#fff";
     context.fillRect(0, 0, canvas.width, canvas.height);
     hasInk = false;
+    pending = false;
+    clearTimeout(timer);
+    timer = 0;
   }
 
   function point(event) {
@@ -52,18 +58,23 @@ export function mountDrawPanel({ onDrawing, onClear }) {
     }
     busy = true;
     pending = false;
+    const drawnOn = sheet;
     const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
     try {
-      await onDrawing(blob);
+      if (drawnOn === sheet) await onDrawing(blob);
     } finally {
       busy = false;
       if (pending) send();
     }
   }
 
+  // During a stroke: the first move starts the clock, later ones ride along until it fires.
   function schedule() {
-    clearTimeout(timer);
-    timer = setTimeout(send, DEBOUNCE_MS);
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = 0;
+      send();
+    }, THROTTLE_MS);
   }
 
   canvas.addEventListener("pointerdown", (event) => {
@@ -88,6 +99,7 @@ export function mountDrawPanel({ onDrawing, onClear }) {
     if (!drawing) return;
     drawing = false;
     clearTimeout(timer);
+    timer = 0;
     send();
   };
   canvas.addEventListener("pointerup", end);

@@ -3,7 +3,7 @@
 // ends with the same two lines: the total, and the value the network computed beside it. Then the
 // elementwise steps that follow (batch norm, activation …), or softmax after the classifier.
 import * as data from "../data.js";
-import { el, fill, formatNumber, formatPercent } from "../format.js";
+import { el, fill, formatNumber, formatPercent, withFormulas } from "../format.js";
 import { registerStrings, t } from "../i18n.js";
 import { convExplanation, linearExplanation } from "./arithmetic.js";
 import { isClassifier, layerHelp } from "./help.js";
@@ -18,24 +18,22 @@ registerStrings({
     "explain.next": "What happens next to this number",
     "explain.check": "The network computed {value}: difference {diff}.",
     "explain.api": "the network's value: {value}",
-    "explain.softmax": "Softmax turns the {n} scores (logits) into probabilities: p = e^(z − max) / Σ e^(z − max). The top five:",
+    "explain.softmax": "Softmax turns the {n} scores (logits) into probabilities: {formula}. The top five:",
     "explain.softmax.class": "class",
     "explain.softmax.logit": "logit z",
-    "explain.softmax.exp": "e^(z − max)",
     "explain.softmax.p": "÷ Σ = probability",
-    "explain.softmax.sum": "Σ e^(z − max) over all {n} classes = {sum}",
+    "explain.softmax.sum": "{formula} over all {n} classes = {sum}",
   },
   zh: {
     "explain.title": "这个数是怎么算出来的",
     "explain.next": "这个数接下来会怎样",
     "explain.check": "网络算出的是 {value}：相差 {diff}。",
     "explain.api": "网络算出的值：{value}",
-    "explain.softmax": "Softmax 把 {n} 个分数（logit）变成概率：p = e^(z − max) / Σ e^(z − max)。前五名：",
+    "explain.softmax": "Softmax 把 {n} 个分数（logit）变成概率：{formula}。前五名：",
     "explain.softmax.class": "类别",
     "explain.softmax.logit": "logit z",
-    "explain.softmax.exp": "e^(z − max)",
     "explain.softmax.p": "÷ Σ = 概率",
-    "explain.softmax.sum": "所有 {n} 个类别的 Σ e^(z − max) = {sum}",
+    "explain.softmax.sum": "所有 {n} 个类别的 {formula} = {sum}",
   },
 });
 
@@ -117,12 +115,12 @@ function softmax(ctx) {
     el("td", { text: f6(exps[p.index]) }),
     el("td", { text: formatPercent(exps[p.index] / total) }),
   ));
-  const head = ["explain.softmax.class", "explain.softmax.logit", "explain.softmax.exp", "explain.softmax.p"];
+  const head = [t("explain.softmax.class"), t("explain.softmax.logit"), el("code", { text: "e^(z − max)" }), t("explain.softmax.p")];
   return [
     el("h3", { text: t("explain.next") }),
-    el("p", { text: t("explain.softmax", { n: logits.length }) }),
-    el("table", { class: "product-table softmax" }, el("thead", {}, el("tr", {}, head.map((key) => el("th", { text: t(key) })))), el("tbody", {}, rows)),
-    el("p", { class: "softmax-sum", text: t("explain.softmax.sum", { n: logits.length, sum: f6(total) }) }),
+    el("p", {}, withFormulas(t("explain.softmax", { n: logits.length }), { formula: "p = e^(z − max) / Σ e^(z − max)" })),
+    el("table", { class: "product-table softmax" }, el("thead", {}, el("tr", {}, head.map((cell) => el("th", {}, cell)))), el("tbody", {}, rows)),
+    el("p", { class: "softmax-sum" }, withFormulas(t("explain.softmax.sum", { n: logits.length, sum: f6(total) }), { formula: "Σ e^(z − max)" })),
   ];
 }
 

@@ -20,13 +20,13 @@ registerStrings({
     "filters.bias": ", bias {bias}",
     "filters.input": "for input channel {i}",
     "filters.more": "… and {count} more input channels",
-    "filters.aria": "Filters of {layer}; click one to see its numbers",
+    "filters.aria": "Filters of {layer}; click one, or use the arrow keys, to see its numbers",
   },
   zh: {
     "filters.title": "这一层学到的滤波器",
     "filters.help": "滤波器是卷积层在输入上滑动的一小格权重；这一层的第 k 个通道来自第 k 个滤波器。灰色为 0，较亮为正，较暗为负（第一层用彩色显示）。点击一个查看它的数值。",
     "filters.none": "这一层自己没有滤波器：它是{kind}层。打开一个卷积层来查看滤波器。",
-    "filters.shape": "{count} 个形状为 {shape} 的滤波器 · 步长 {stride} · {kind}",
+    "filters.shape": "{count} 个形状为 {shape} 的滤波器 · 步幅 {stride} · {kind}",
     "filters.rows": "每个滤波器一行，每个输入通道一列",
     "filters.depthwise": "逐通道：每个通道一个滤波器",
     "filters.single": "每个滤波器一格（输入只有一个通道）",
@@ -35,7 +35,7 @@ registerStrings({
     "filters.bias": "，偏置 {bias}",
     "filters.input": "对应输入通道 {i}",
     "filters.more": "……以及其余 {count} 个输入通道",
-    "filters.aria": "{layer} 的滤波器；点击查看数值",
+    "filters.aria": "{layer} 的滤波器；点击一个或用方向键选择，查看它的数值",
   },
 });
 
@@ -120,10 +120,28 @@ export function mountFiltersPanel({ onFilter }) {
 
   function select(o, { announce = false } = {}) {
     if (!state || o === null) return;
-    state.selected = Math.min(o, state.meta.shape[0] - 1);
+    state.selected = Math.max(0, Math.min(o, state.meta.shape[0] - 1));
     drawAtlas();
     showNumbers(state.selected);
     if (announce) onFilter?.(state.selected);
+  }
+
+  // Keyboard: arrows move through the filters as laid out (a grid of tiles, or one row each),
+  // Home / End jump to the first / last; the chosen tile is scrolled into the atlas's view.
+  function onKey(event) {
+    const across = tilePerFilter(state.meta) ? state.meta.atlas.cols : 1;
+    const last = state.meta.shape[0] - 1;
+    const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: across, ArrowUp: -across, Home: -Infinity, End: Infinity };
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    const next = Math.max(0, Math.min(last, state.selected + moves[event.key]));
+    if (next === state.selected) return;
+    select(next, { announce: true });
+    const tile = tileOf(next);
+    const box = state.canvas.parentElement;
+    const [top, bottom] = [tile.y * state.scale, (tile.y + tile.h) * state.scale];
+    if (top < box.scrollTop) box.scrollTop = top;
+    else if (bottom > box.scrollTop + box.clientHeight) box.scrollTop = bottom - box.clientHeight;
   }
 
   async function show({ modelId, layer, channel }) {
@@ -135,7 +153,7 @@ export function mountFiltersPanel({ onFilter }) {
     const meta = await data.filters(modelId, layer.name);
     const image = await loadImage(meta.atlas_url);
     const scale = Math.max(1, Math.min(16, Math.floor(TARGET_WIDTH / meta.atlas.width)));
-    const canvas = el("canvas", { class: "filter-atlas", "aria-label": t("filters.aria", { layer: layer.name }) });
+    const canvas = el("canvas", { class: "filter-atlas", tabindex: "0", role: "img", "aria-label": t("filters.aria", { layer: layer.name }) });
     const numbers = el("div", { class: "filter-numbers" });
     state = { modelId, layer, meta, image, scale, canvas, numbers, selected: channel };
     const kind = meta.rgb ? t("filters.rgb") : meta.depthwise ? t("filters.depthwise") : meta.shape[1] === 1 ? t("filters.single") : t("filters.rows");
@@ -147,6 +165,7 @@ export function mountFiltersPanel({ onFilter }) {
       el("div", { class: "filters-layout" }, el("div", { class: "atlas-scroll" }, canvas), numbers),
     );
     canvas.addEventListener("click", (event) => select(filterAt(event), { announce: true }));
+    canvas.addEventListener("keydown", onKey);
     select(channel);
   }
 

@@ -11,6 +11,7 @@ registerStrings({
     "input.model": "Model",
     "input.drop": "Drop an image here",
     "input.drop.hint": "or paste it (Ctrl+V), or click / press Enter to choose a file",
+    "input.file": "Choose an image file",
     "input.samples": "Samples (click one)",
     "input.webcam": "Use the webcam",
     "input.webcam.snap": "Take the picture",
@@ -25,6 +26,7 @@ registerStrings({
     "input.model": "模型",
     "input.drop": "把图片拖到这里",
     "input.drop.hint": "或粘贴（Ctrl+V），或点击 / 按回车选择文件",
+    "input.file": "选择图片文件",
     "input.samples": "样例（点击一个）",
     "input.webcam": "使用摄像头",
     "input.webcam.snap": "拍照",
@@ -45,16 +47,22 @@ function firstImage(items) {
   return null;
 }
 
-export function mountInputPanel({ onImage, onError, modelName }) {
+// onImage(blob, modelId?) for every image; onNotImage() for a file that is none (nothing is sent);
+// onError(key, params) for anything else that went wrong here.
+export function mountInputPanel({ onImage, onNotImage, onError, modelName }) {
   const dropZone = $("drop-zone");
   const fileInput = $("file-input");
   const samplesBox = $("samples");
-  let samples = [];
   let activeModel = null;
+  const samplesLoaded = fetch("/static/samples/samples.json")
+    .then((response) => response.json())
+    .then((body) => body.samples)
+    .catch(() => []);
+  let samples = [];
 
   const submit = (blob, modelId = null) => {
     if (!blob || !blob.type.startsWith("image/")) {
-      onError(t("input.not.image"));
+      onNotImage();
       return;
     }
     onImage(blob, modelId);
@@ -99,7 +107,7 @@ export function mountInputPanel({ onImage, onError, modelName }) {
   function renderSamples() {
     const ordered = [...samples].sort((a, b) => (b.model === activeModel) - (a.model === activeModel));
     samplesBox.replaceChildren(...ordered.map((sample) => {
-      const label = t("input.sample.for", { title: sample.title, model: modelName(sample.model) });
+      const label = t("input.sample.for", { title: localized(sample, "title"), model: modelName(sample.model) });
       return el(
         "button",
         {
@@ -108,17 +116,17 @@ export function mountInputPanel({ onImage, onError, modelName }) {
           title: label,
           "aria-label": label,
           dataset: { url: sample.url, model: sample.model },
-          onclick: () => pickSample(sample).catch((error) => onError(error.message)),
+          onclick: () => pickSample(sample).catch(() => onError("error.network_error")),
         },
         el("img", { src: sample.url, alt: "", loading: "lazy" }),
       );
     }));
   }
 
-  fetch("/static/samples/samples.json")
-    .then((response) => response.json())
-    .then((body) => { samples = body.samples; renderSamples(); })
-    .catch(() => samplesBox.replaceChildren());
+  samplesLoaded.then((loaded) => {
+    samples = loaded;
+    renderSamples();
+  });
 
   // The model picker's names in the page's language (the server renders the English ones).
   async function labelModels() {
@@ -130,9 +138,16 @@ export function mountInputPanel({ onImage, onError, modelName }) {
     renderSamples();
   }
 
+  // A bundled sample by its file name without extension (deep links): {blob, model} or null.
+  async function sample(name) {
+    const found = (await samplesLoaded).find((item) => item.url.split("/").pop().replace(/\.[^.]+$/, "") === name);
+    return found ? { blob: await (await fetch(found.url)).blob(), model: found.model } : null;
+  }
+
   mountWebcam(submit, onError);
   return {
     labelModels,
+    sample,
     setModel(modelId) {
       activeModel = modelId;
       renderSamples();
@@ -162,7 +177,7 @@ function mountWebcam(submit, onError) {
       box.hidden = false;
       button.hidden = true;
     } catch (error) {
-      onError(t("input.webcam.denied", { reason: error.name || error.message }));
+      onError("input.webcam.denied", { reason: error.name || error.message });
     }
   });
   $("webcam-close").addEventListener("click", stop);

@@ -10,7 +10,7 @@ import { layerHelp } from "./help.js";
 registerStrings({
   en: {
     "layer.title": "Layer",
-    "layer.stats": "{type} · output {shape} · min {min} · max {max} · mean {mean} · {zeros} of values are 0",
+    "layer.stats": " · output {shape} · min {min} · max {max} · mean {mean} · {zeros} of values are 0",
     "layer.sort": "Order",
     "layer.sort.index": "channel number",
     "layer.sort.mean": "strongest mean activation first",
@@ -29,7 +29,7 @@ registerStrings({
   },
   zh: {
     "layer.title": "层",
-    "layer.stats": "{type} · 输出 {shape} · 最小 {min} · 最大 {max} · 均值 {mean} · {zeros} 的值为 0",
+    "layer.stats": " · 输出 {shape} · 最小 {min} · 最大 {max} · 均值 {mean} · {zeros} 的值为 0",
     "layer.sort": "排序",
     "layer.sort.index": "按通道编号",
     "layer.sort.mean": "平均激活最强的在前",
@@ -177,17 +177,13 @@ export function mountLayerPanel({ onChannel }) {
     document.getElementById("layer-help").textContent = layerHelp(layer, card);
     const legendText = t(isVector ? "layer.legend.units" : `layer.legend.${mode}`);
     fill(body,
-      el("p", {
-        class: "layer-stats",
-        text: t("layer.stats", {
-          type: layer.type,
-          shape: shapeText(layer.output_shape),
-          min: formatNumber(stats.min),
-          max: formatNumber(stats.max),
-          mean: formatNumber(stats.mean),
-          zeros: `${Math.round(stats.zero_fraction * 100)} %`,
-        }),
-      }),
+      el("p", { class: "layer-stats" }, el("code", { text: layer.type }), t("layer.stats", {
+        shape: shapeText(layer.output_shape),
+        min: formatNumber(stats.min),
+        max: formatNumber(stats.max),
+        mean: formatNumber(stats.mean),
+        zeros: `${Math.round(stats.zero_fraction * 100)} %`,
+      })),
       el(
         "div",
         { class: "layer-controls" },
@@ -222,12 +218,14 @@ export function mountLayerPanel({ onChannel }) {
   }
 
   window.addEventListener("resize", () => state && draw());
-  document.addEventListener("convlens:layout", () => {
+  // The legend's words are drawn in the text colour: a new theme or text size redraws them too.
+  const redraw = () => {
     if (!state) return;
     draw();
     state.drawLegend();
-  });
-  document.addEventListener("convlens:theme", () => state && draw());
+  };
+  document.addEventListener("convlens:layout", redraw);
+  document.addEventListener("convlens:theme", redraw);
   return {
     show,
     select: (channel) => state && choose(channel, { announce: false }),

@@ -38,7 +38,7 @@ export function renderPredictions(container, analysis, card, { onExplain } = {})
   const bars = analysis.predictions.map((p, rank) => el(
     "li",
     { class: rank === 0 ? "prediction best" : "prediction", dataset: { index: p.index, probability: p.probability } },
-    el("span", { class: "prediction-label", text: p.label }),
+    el("span", { class: "prediction-label", translate: "no", text: p.label }), // the model's own label
     el(
       "span",
       { class: "bar-track" },

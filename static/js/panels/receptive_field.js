@@ -7,12 +7,16 @@ registerStrings({
   en: {
     "rf.text": "Receptive field {size} px, jump {jump} px: input rows {top}–{bottom}, columns {left}–{right}.",
     "rf.global": "This unit sees the whole image (every input pixel can change it).",
+    "rf.global.seen": "This unit sees everything the network reads of the image: {size} px, rows {top}–{bottom}, columns {left}–{right} (the rest is never read).",
+    "rf.gated": "It also passes through a gate (squeeze-and-excitation) computed from everything the units before it saw, so every pixel the network reads can change it a little.",
     "rf.outside": "The hatched part lies outside the image: there the network sees only padding.",
     "rf.none": "The receptive field of this layer cannot be computed.",
   },
   zh: {
-    "rf.text": "感受野 {size} 像素，步长 {jump} 像素：输入第 {top}–{bottom} 行、第 {left}–{right} 列。",
+    "rf.text": "感受野 {size} 像素，步幅 {jump} 像素：输入第 {top}–{bottom} 行、第 {left}–{right} 列。",
     "rf.global": "这个单元能看到整张图（每个输入像素都会影响它）。",
+    "rf.global.seen": "这个单元能看到网络读取的全部图像：{size} 像素，第 {top}–{bottom} 行、第 {left}–{right} 列（其余部分从未被读取）。",
+    "rf.gated": "它还经过一个门控（挤压-激励），门控值由它之前各单元看到的全部内容算出，所以网络读取的每个像素都能稍微影响它。",
     "rf.outside": "斜线部分在图像之外：网络在那里看到的只是填充。",
     "rf.none": "无法计算这一层的感受野。",
   },
@@ -23,14 +27,26 @@ const MIN_MARGIN_FRACTION = 0.05; // a visible frame of "outside the image" even
 const MAX_MARGIN_FRACTION = 0.5;
 const MIN_VISIBLE_BOX = 14; // smaller boxes also get a ring, so the eye finds them
 
-// Inclusive input-pixel box of unit (y, x); may extend past the image.
+// Inclusive input-pixel box of unit (y, x), exactly as the server computes it: may extend past
+// the image, and inside the image it is cut to what the layer's units see together (`seen`). A
+// global field has jump 0 and describes that region itself, so the same formula gives it.
 export function receptiveFieldBox(rf, y, x, [height, width]) {
   if (!rf || !rf.size || rf.size.length === 0) return null;
-  if (rf.is_global) return { top: 0, left: 0, bottom: height - 1, right: width - 1 };
   const top = Math.round(rf.start[0] - (rf.size[0] - 1) / 2) + y * rf.jump[0];
   const left = Math.round(rf.start[1] - (rf.size[1] - 1) / 2) + x * rf.jump[1];
-  return { top, left, bottom: top + rf.size[0] - 1, right: left + rf.size[1] - 1 };
+  const box = { top, left, bottom: top + rf.size[0] - 1, right: left + rf.size[1] - 1 };
+  const seen = rf.seen;
+  if (!seen) return box;
+  return {
+    top: seen.top === 0 ? box.top : Math.max(box.top, seen.top),
+    left: seen.left === 0 ? box.left : Math.max(box.left, seen.left),
+    bottom: seen.bottom === height - 1 ? box.bottom : Math.min(box.bottom, seen.bottom),
+    right: seen.right === width - 1 ? box.right : Math.min(box.right, seen.right),
+  };
 }
+
+// "3×3" for a square, "3×5" otherwise.
+export const sizeText = ([h, w]) => (h === w ? `${h}×${h}` : `${h}×${w}`);
 
 export const clipBox = (box, height, width) => ({
   top: Math.max(box.top, 0),
@@ -121,12 +137,20 @@ export function drawReceptiveField(canvas, image, layer, box, input) {
   }
   canvas.dataset.box = [box.top, box.left, box.bottom, box.right].join(",");
   canvas.dataset.clipped = [clipped.top, clipped.left, clipped.bottom, clipped.right].join(",");
-  const rf = layer.receptive_field;
-  if (rf.is_global) return t("rf.global");
-  const sentence = t("rf.text", {
-    size: rf.size[0] === rf.size[1] ? `${rf.size[0]}×${rf.size[0]}` : rf.size.join("×"),
-    jump: rf.jump[0] === rf.jump[1] ? rf.jump[0] : rf.jump.join("×"),
-    top: box.top, bottom: box.bottom, left: box.left, right: box.right,
-  });
-  return outside ? `${sentence} ${t("rf.outside")}` : sentence;
+  return fieldSentence(layer.receptive_field, box, outside);
+}
+
+// What the box means, in words: a local window, everything the network reads, or the whole
+// image; a gated field adds that the gate hears every pixel too.
+function fieldSentence(rf, box, outside) {
+  const where = { top: box.top, bottom: box.bottom, left: box.left, right: box.right };
+  let sentence;
+  if (rf.is_global && rf.seen) sentence = t("rf.global.seen", { size: sizeText(rf.size), ...where });
+  else if (rf.is_global) sentence = t("rf.global");
+  else {
+    const jump = rf.jump[0] === rf.jump[1] ? rf.jump[0] : rf.jump.join("×");
+    sentence = t("rf.text", { size: sizeText(rf.size), jump, ...where });
+    if (outside) sentence = `${sentence} ${t("rf.outside")}`;
+  }
+  return rf.gated ? `${sentence} ${t("rf.gated")}` : sentence;
 }

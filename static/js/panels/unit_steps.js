@@ -42,7 +42,7 @@ registerStrings({
     "operands.mul": "乘法：{where}是 {n} 个输入的同一单元之积：",
     "operands.hidden": "模块内部算出的值（不是单独的一层）",
     "operands.gate": " —— 门控：整个通道 {c} 只有一个数",
-    "operands.gate.note": "门控（squeeze-and-excitation）：门控值由整张特征图算出——它看到整张图像——并用同一个数缩放通道 {c} 的每个单元。",
+    "operands.gate.note": "门控（挤压-激励）：门控值由整张特征图算出——它看到整张图像——并用同一个数缩放通道 {c} 的每个单元。",
     "operands.cat": "拼接把几个输入的通道原样叠在一起。这里{where}就是 {layer} 的通道 {channel}：",
     "operands.cat.value": "{layer} · 通道 {channel} = {value}",
     "where.map": "通道 {c} 的单元（y {y}，x {x}）",

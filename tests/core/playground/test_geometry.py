@@ -40,7 +40,7 @@ def test_seven_by_seven_stride_three_explains_why_it_does_not_fit() -> None:
     assert "Strides that fit: 1, 2, 4." in english
     assert "Padding 1 would fit." in english  # (7 − 3 + 2)/3 + 1 = 3
     assert "PyTorch floors to 2." in english
-    assert "不是整数" in chinese and "能整除的步长：1、2、4" in chinese
+    assert "不是整数" in chinese and "能整除的步幅：1、2、4" in chinese
 
 
 def test_fitting_and_oversized_windows_are_explained() -> None:

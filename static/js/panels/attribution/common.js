@@ -24,19 +24,35 @@ export function picture(url, alt, pixelated = false) {
   return el("img", { class: `attr-picture${pixelated ? " pixelated" : ""}`, src: url, alt });
 }
 
-// A rectangle over a stacked picture, in input pixels (inclusive box) of an input `size`.
+// The least size a box is drawn at: a 3 × 3 field on a 224-pixel input would be a 3-pixel dot.
+export const MIN_BOX_PX = 12;
+
+// A rectangle over a stacked picture, in input pixels (inclusive box) of an input `size`; drawn at
+// least MIN_BOX_PX wide and high, around the same centre.
 export function boxOverlay(box, size, label) {
   const [height, width] = size;
+  const centre = (low, high, total) => (100 * (low + high + 1)) / 2 / total;
+  const extent = (low, high, total) => (100 * (high - low + 1)) / total;
+  const side = (low, high, total) => `max(${extent(low, high, total)}%, ${MIN_BOX_PX}px)`;
+  // Centred on the field, moved inwards where the enlarged box would pass the picture's edge.
+  const start = (low, high, total) =>
+    `clamp(0px, calc(${centre(low, high, total)}% - ${side(low, high, total)} / 2), calc(100% - ${side(low, high, total)}))`;
   return el("div", {
     class: "attr-box",
     title: label,
     style: {
-      top: `${(100 * box.top) / height}%`,
-      left: `${(100 * box.left) / width}%`,
-      height: `${(100 * (box.bottom - box.top + 1)) / height}%`,
-      width: `${(100 * (box.right - box.left + 1)) / width}%`,
+      top: start(box.top, box.bottom, height),
+      left: start(box.left, box.right, width),
+      height: side(box.top, box.bottom, height),
+      width: side(box.left, box.right, width),
     },
   });
+}
+
+// After layout: whether the box is drawn larger than its field in `frame` (for the caption).
+export function boxEnlarged(box, size, frame) {
+  const scale = frame.getBoundingClientRect().width / size[1];
+  return Math.min(box.bottom - box.top + 1, box.right - box.left + 1) * scale < MIN_BOX_PX;
 }
 
 // Runs `load` and shows its result; an older call finishing late is ignored.
@@ -67,4 +83,17 @@ export const mapLayers = (model) =>
 
 export function labelled(text, control) {
   return el("label", { class: "attr-field" }, el("span", { text }), control);
+}
+
+// A share in [0, 1] as "37 %".
+export const percent = (share) => `${Math.round(share * 100)} %`;
+
+// Keeps `help` (the panel's intro, with a {count} placeholder) in step with the cards shown:
+// a card hides itself where it does not apply (top patches for photo models).
+export function countCards(grid, help, key) {
+  const update = () => {
+    help.textContent = t(key, { count: grid.querySelectorAll(".attr-card:not([hidden])").length });
+  };
+  new MutationObserver(update).observe(grid, { subtree: true, childList: true, attributeFilter: ["hidden"] });
+  update();
 }

@@ -1,12 +1,13 @@
 // Views that follow the selected unit or channel: effective receptive field (trained beside
-// random), feature visualization (computed in the background, polled) and top-9 digit patches.
+// random), feature visualization (computed in the background, with the server's progress) and
+// top-9 digit patches.
 import * as api from "../../api.js";
 import { el, fill, formatNumber } from "../../format.js";
 import { t } from "../../i18n.js";
-import { boxOverlay, card, isSmallInput, latest, mapLayers, picture, stacked } from "./common.js";
+import { boxEnlarged, boxOverlay, card, isSmallInput, labelled, latest, mapLayers, picture, stacked } from "./common.js";
+import { featureVisJob, jobRunner, send } from "./jobs.js";
 
 const ERF_DELAY_MS = 400;
-const POLL_MS = 3000;
 
 function erfCard(ctx) {
   const view = card("attr.erf.title", "attr.erf.help");
@@ -26,7 +27,10 @@ function erfCard(ctx) {
     stack.frame.classList.add("opaque");
     stack.frame.append(boxOverlay(body.clipped, size, `${body.size[0]} × ${body.size[1]}`));
     const text = t("attr.erf.size", { size: body[part].effective_size, full: body.size[0] });
-    return el("figure", {}, stack.frame, el("figcaption", { class: "small" }, el("strong", { text: t(titleKey) }), el("br"), text));
+    const enlarged = el("span", { class: "attr-erf-enlarged", hidden: true }, el("br"), t("attr.erf.enlarged"));
+    requestAnimationFrame(() => { enlarged.hidden = !boxEnlarged(body.clipped, size, stack.frame); });
+    return el("figure", {}, stack.frame,
+      el("figcaption", { class: "small" }, el("strong", { text: t(titleKey) }), el("br"), text, enlarged));
   }
 
   function update(selection, { force = false } = {}) {
@@ -50,45 +54,75 @@ function erfCard(ctx) {
   return { root: view.root, update };
 }
 
+// What the ascent did, in the direction the numbers went (a channel can fail to rise).
+function visOutcome(body) {
+  const { start_activation: start, final_activation: final } = body;
+  const tolerance = 1e-6 + 1e-3 * Math.max(Math.abs(start), Math.abs(final));
+  const key = final - start > tolerance ? "attr.vis.rose" : start - final > tolerance ? "attr.vis.fell" : "attr.vis.flat";
+  const relu = body.measured_before_relu ? t("attr.vis.before_relu") : "";
+  return el("p", {
+    class: "small attr-vis-outcome",
+    dataset: { start: String(start), final: String(final) },
+    text: t(key, { start: formatNumber(start, 3), final: formatNumber(final, 3), relu }),
+  });
+}
+
+// The channel offered first is the one that responds most to this image (measured on the
+// server); a channel picked in the layer panel, or typed in, is followed instead.
 function featureVisCard(ctx) {
   const view = card("attr.vis.title", "attr.vis.help");
-  const button = el("button", { type: "button" });
+  const channel = el("input", { type: "number", min: "0", value: "0", class: "attr-vis-channel" });
+  const strongest = el("p", { class: "small muted attr-vis-strongest" });
+  const button = el("button", { type: "button", class: "attr-vis-run" });
   const figure = el("div");
-  view.body.append(button, figure);
-  let target = null;
-  let poll = 0;
+  view.body.append(el("div", { class: "attr-controls" }, labelled(t("attr.vis.channel"), channel), button), strongest, figure);
+  const jobs = jobRunner(view);
+  const shapeOf = (name) => ctx.model.layers.find((layer) => layer.name === name)?.output_shape ?? [];
+  const state = { layer: null, selected: null, chosenByUser: false };
 
-  async function request(wanted) {
-    clearTimeout(poll);
+  const label = () => { button.textContent = t("attr.vis.button", { channel: channel.value, layer: state.layer }); };
+  const choose = (value, byUser) => {
+    channel.value = String(value);
+    state.chosenByUser = byUser;
+    jobs.stop();
+    fill(figure);
+    label();
+  };
+
+  async function offerStrongest(name) {
     try {
-      const body = await api.getFeatureVis(ctx.modelId, wanted.layer, wanted.channel);
-      if (wanted !== target) return;
-      if (body.status !== "done") {
-        view.status.textContent = t("attr.vis.waiting");
-        poll = setTimeout(() => request(wanted), POLL_MS);
-        return;
-      }
-      view.status.textContent = "";
-      fill(figure, picture(body.image_url, t("attr.vis.title"), isSmallInput(ctx.model)),
-        el("p", { class: "small", text: t("attr.vis.done", { start: formatNumber(body.start_activation, 3), final: formatNumber(body.final_activation, 3) }) }));
-    } catch (error) {
-      if (wanted === target) view.status.textContent = error.message;
+      const url = `/api/v1/analyses/${encodeURIComponent(ctx.analysisId)}/layers/${encodeURIComponent(name)}/channel-means`;
+      const { body } = await send(url);
+      if (state.layer !== name) return;
+      strongest.textContent = t("attr.vis.strongest", { channel: body.strongest, mean: formatNumber(body.means[body.strongest], 3) });
+      if (!state.chosenByUser) choose(body.strongest, false);
+    } catch {
+      strongest.textContent = "";
     }
   }
+
   button.addEventListener("click", () => {
-    target = { ...ctx.getSelection() };
     fill(figure);
-    request(target);
+    const url = `/api/v1/models/${encodeURIComponent(ctx.modelId)}/layers/${encodeURIComponent(state.layer)}/channels/${Number(channel.value)}/feature-vis`;
+    jobs.run(featureVisJob(url), (body) => fill(figure,
+      picture(body.image_url, t("attr.vis.title"), isSmallInput(ctx.model)), visOutcome(body)));
   });
+  channel.addEventListener("input", () => choose(channel.value, true));
 
   function update(selection) {
-    button.textContent = t("attr.vis.button", selection);
-    if (target && (target.layer !== selection.layer || target.channel !== selection.channel)) {
-      target = null;
-      clearTimeout(poll);
-      view.status.textContent = "";
-      fill(figure);
+    const shape = shapeOf(selection.layer);
+    if (selection.layer !== state.layer) {
+      Object.assign(state, { layer: selection.layer, selected: selection.channel });
+      channel.max = String(Math.max(0, (shape[0] ?? 1) - 1));
+      choose(selection.channel, false);
+      strongest.textContent = "";
+      if ([1, 3].includes(shape.length)) offerStrongest(selection.layer);
+    } else if (selection.channel !== state.selected) {
+      state.selected = selection.channel;
+      choose(selection.channel, true);
     }
+    button.disabled = ![1, 3].includes(shape.length);
+    label();
   }
   return { root: view.root, update };
 }
