@@ -26,6 +26,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from app.config import Settings
+from app.core import analysis
 from app.core.attribution.gradcam import default_cam_layer
 from app.core.attribution.local_forward import chain_of, clean_maps, local_shares
 from app.core.attribution.occlusion import LOCAL_SHARE, occlusion
@@ -330,6 +331,22 @@ async def test_fast_occlusion_equals_full_forwards(
     fast = occlusion(model.module, image, (window, window), (stride, stride), fill)
     full = occlusion(model.module, image, (window, window), (stride, stride), fill, local=False)
     torch.testing.assert_close(fast.drops, full.drops, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("model_id", ZOO_IDS)
+def test_statistics_summarized_beside_the_forward_equal_those_of_copied_maps(
+    zoo_registry: ModelRegistry, model_id: str
+) -> None:
+    """Layers are summarized by other threads while the forward goes on; values a later in-place
+    op overwrites (DenseNet's and ResNet's ReLUs, every value of the hooked fallback) are copied
+    first, so each statistic equals that of the map copied at its tap."""
+    model = zoo_registry.get(model_id)
+    image = torch.randn(model.input_shape, generator=torch.Generator().manual_seed(11))
+    for _ in range(3):  # the threads' timing varies from run to run
+        lean = analysis.analyze(model, image)
+        full = analysis.analyze(model, image, keep=[layer.name for layer in model.layers])
+        assert lean.layers == analysis.layer_statistics(model, full.activations)
+        assert lean.logits == full.logits
 
 
 def test_the_untraceable_model_runs_full_forwards(zoo_registry: ModelRegistry) -> None:
