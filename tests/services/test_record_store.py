@@ -102,3 +102,22 @@ def test_a_flipped_byte_is_detected(tmp_path: Path) -> None:
         flipped[-3] ^= 0x40  # still parses as safetensors: only the checksum can tell
         db.execute("UPDATE records SET input = ?", (bytes(flipped),))
     assert store.get_now(item.analysis_id) is None
+
+
+@pytest.mark.parametrize(
+    ("query", "params"),
+    [
+        ("SELECT COALESCE(SUM(nbytes), 0) FROM records", ()),
+        ("SELECT COALESCE(SUM(nbytes), 0) FROM records WHERE client = ?", ("10.0.0.1",)),
+        ("SELECT COUNT(*), COALESCE(SUM(nbytes), 0) FROM records", ()),
+    ],
+)
+def test_byte_sums_read_an_index_never_the_rows_blobs(
+    tmp_path: Path, query: str, params: tuple[str, ...]
+) -> None:
+    """Every put sums the bytes held twice: over the table's rows (and their overflow pages) that
+    took 17 ms at 3,000 Lite0 records; over a covering index it takes well under one."""
+    RecordStore(tmp_path / "records.db", 10**9, 0.5).put_now(record(1), "10.0.0.1")
+    with sqlite3.connect(tmp_path / "records.db") as db:
+        plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {query}", params))
+    assert "COVERING INDEX" in plan

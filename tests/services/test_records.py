@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import math
 
 import pytest
 import torch
@@ -38,6 +39,27 @@ def test_round_trip_is_exact() -> None:
     assert torch.equal(restored.input, record.input) and restored.input.dtype == torch.float32
     assert restored.layers[0].shape == (6, 28, 28)
     assert {**vars(restored), "input": None} == {**vars(record), "input": None}
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf])
+def test_a_record_with_numbers_that_are_not_finite_round_trips_too(value: float) -> None:
+    """A layer that overflows has an infinite max and mean; JSON without NaN/Infinity (orjson's
+    null) would turn the record unreadable, so such a record is written the other way."""
+    record = sample_record()
+    layer = LayerStats("conv1", "conv", (6, 28, 28), -1.5, value, value, 0.0)
+    record = AnalysisRecord(**{**vars(record), "layers": [layer], "logits": [value, 0.5]})
+    fields = {key.encode(): value for key, value in record_to_fields(record).items()}
+    restored = record_from_fields(fields)
+    assert restored.layers == [layer] and restored.logits == [value, 0.5]
+
+
+def test_a_nan_statistic_round_trips_as_nan() -> None:
+    record = sample_record()
+    layer = LayerStats("conv1", "conv", (6, 28, 28), math.nan, math.nan, math.nan, 0.0)
+    record = AnalysisRecord(**{**vars(record), "layers": [layer]})
+    fields = {key.encode(): value for key, value in record_to_fields(record).items()}
+    restored = record_from_fields(fields).layers[0]
+    assert math.isnan(restored.min) and math.isnan(restored.max) and math.isnan(restored.mean)
 
 
 def test_the_stored_form_is_safetensors_and_json_only() -> None:
