@@ -118,6 +118,15 @@ def analysis_out(record: AnalysisRecord, cached: bool) -> AnalysisOut:
     )
 
 
+def analysis_response(
+    record: AnalysisRecord, cached: bool, headers: dict[str, str] | None = None
+) -> Response:
+    """`AnalysisOut` encoded by pydantic at once: FastAPI's validate-then-encode of Lite0's 143
+    layers and 1,000 logits took 0.8 ms more of the event loop."""
+    body = analysis_out(record, cached).model_dump_json()
+    return Response(body, media_type="application/json", headers=headers)
+
+
 @router.post(
     "/models/{model_id}/analyze",
     response_model=AnalysisOut,
@@ -126,20 +135,20 @@ def analysis_out(record: AnalysisRecord, cached: bool) -> AnalysisOut:
 )
 async def analyze_image(
     request: Request, model: ModelDep, service: ServiceDep, settings: SettingsDep
-) -> AnalysisOut:
+) -> Response:
     """Run one image through the model; every layer's output is kept for the follow-up requests."""
     data = await read_image_upload(request, settings)
     client = request.client.host if request.client else ""
     record, cached = await unless_disconnected(
         request, lambda: service.analyze(model, data, client)
     )
-    return analysis_out(record, cached)
+    return analysis_response(record, cached)
 
 
 @router.get("/analyses/{analysis_id}", response_model=AnalysisOut, responses=error_responses(404))
-async def get_analysis(record: AnalysisDep, _cache: AnalysisCacheDep) -> AnalysisOut:
+async def get_analysis(record: AnalysisDep, cache: AnalysisCacheDep) -> Response:
     """A previous analysis (what a permalink reopens)."""
-    return analysis_out(record, cached=True)
+    return analysis_response(record, cached=True, headers=cache)
 
 
 @router.get(
