@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
                 activation_bytes=settings.activation_cache_bytes,
                 atlas_bytes=settings.atlas_cache_bytes,
                 shared=shared,
+                statistics_waiting_bytes=settings.statistics_waiting_bytes,
             )
             app.state.sessions = SessionHub(SessionLimits.from_settings(settings), redis)
             tasks = await stack.enter_async_context(anyio.create_task_group())

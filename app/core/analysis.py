@@ -5,6 +5,7 @@ Batched: several waiting requests for the same model share one forward (`analyze
 
 import math
 import os
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -88,6 +89,10 @@ def _summarize_off_thread(outputs: torch.Tensor) -> torch.Tensor:
         return summarize(outputs)
 
 
+WAITING_BYTES = 32 * 1024 * 1024
+"""Layer outputs one forward may leave waiting for a statistics thread (Lite0's layers at 224²
+total 79 MB; its largest single output is 1.6 MB)."""
+
 _STATISTICS_THREADS = ThreadPoolExecutor(
     max_workers=os.cpu_count() or 1, thread_name_prefix="layer-statistics"
 )
@@ -101,29 +106,44 @@ class _StatisticsSink:
 
     On the CPU each summary is computed by `_STATISTICS_THREADS` beside the forward; a value a
     later in-place op overwrites is copied first (the program knows which), every other one is
-    read where it lies. Nothing layer-sized is kept (except the layers named in ``keep``): a
+    read where it lies. The values waiting for a thread are bounded by `waiting_bytes`: past it
+    (a busy machine, no core free) the forward summarizes the value itself, while it is still
+    warm in its cache. Nothing layer-sized is kept (except the layers named in ``keep``): a
     layer's maps are recomputed from the analysis's stored input when somebody opens it.
     """
 
-    def __init__(self, program: LayerProgram, keep: set[str]) -> None:
+    def __init__(self, program: LayerProgram, keep: set[str], waiting_bytes: int) -> None:
         self.program = program
         self.wanted = {layer.point for layer in program.layers}
         self.summaries: dict[int, Future[torch.Tensor] | torch.Tensor] = {}
         self.shapes: dict[int, tuple[int, ...]] = {}
         self.keep = {program.by_name[name].point for name in keep}
         self.kept: dict[int, torch.Tensor] = {}
+        self.waiting_bytes = waiting_bytes
+        self._waiting: deque[tuple[Future[torch.Tensor], int]] = deque()
+        self._waiting_total = 0
 
     def __call__(self, point: int, value: torch.Tensor) -> None:
         if point not in self.wanted or point in self.summaries:
             return
-        if value.is_cpu:
-            owned = value.detach().clone() if self.program.points[point].overwritten else value
-            self.summaries[point] = _STATISTICS_THREADS.submit(_summarize_off_thread, owned)
-        else:
-            self.summaries[point] = summarize(value)
+        self.summaries[point] = self._summary(point, value)
         self.shapes[point] = self.program.shown_shape(point, tuple(value.shape[1:]))
         if point in self.keep:
             self.kept[point] = self.program.channels_first(point, value.detach().clone())
+
+    def _summary(self, point: int, value: torch.Tensor) -> Future[torch.Tensor] | torch.Tensor:
+        if not value.is_cpu:
+            return summarize(value)
+        while self._waiting and self._waiting[0][0].done():
+            self._waiting_total -= self._waiting.popleft()[1]
+        size = value.numel() * value.element_size()
+        if self._waiting_total + size > self.waiting_bytes:
+            return summarize(value)
+        owned = value.detach().clone() if self.program.points[point].overwritten else value
+        future = _STATISTICS_THREADS.submit(_summarize_off_thread, owned)
+        self._waiting.append((future, size))
+        self._waiting_total += size
+        return future
 
     def rows(self) -> dict[int, list[list[float]]]:
         """Every point's summary rows (waiting for those still being computed)."""
@@ -158,14 +178,19 @@ def _stats(
 
 
 def analyze_batch(
-    model: LoadedModel, inputs: list[torch.Tensor], top_k: int = 5, keep: Iterable[str] = ()
+    model: LoadedModel,
+    inputs: list[torch.Tensor],
+    top_k: int = 5,
+    keep: Iterable[str] = (),
+    waiting_bytes: int = WAITING_BYTES,
 ) -> list[AnalysisResult]:
     """One forward over several preprocessed (C, H, W) inputs, results split per image.
 
-    Each layer is summarized as it runs; only the layers named in ``keep`` keep their maps.
+    Each layer is summarized as it runs (``waiting_bytes``: see `_StatisticsSink`); only the
+    layers named in ``keep`` keep their maps.
     """
     batch = torch.stack(inputs).to(model.device)
-    sink = _StatisticsSink(model.program, set(keep))
+    sink = _StatisticsSink(model.program, set(keep), waiting_bytes)
     with torch.inference_mode():
         logits = model.program.run(batch, sink)
         rows = sink.rows()

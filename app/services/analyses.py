@@ -21,7 +21,12 @@ from typing import TypeVar
 import anyio
 import torch
 
-from app.core.analysis import AnalysisResult, analyze_batch, recompute_activations
+from app.core.analysis import (
+    WAITING_BYTES,
+    AnalysisResult,
+    analyze_batch,
+    recompute_activations,
+)
 from app.core.cache import ByteLRU
 from app.core.encode import Atlas, feature_map_atlas, png_bytes
 from app.core.preprocess import PreprocessSpec, decode_image, denormalize, to_model_input
@@ -65,8 +70,10 @@ class AnalysisService:
         activation_bytes: int,
         atlas_bytes: int,
         shared: SharedRecords | RecordStore | None = None,
+        statistics_waiting_bytes: int = WAITING_BYTES,
     ) -> None:
         self.registry = registry
+        self.statistics_waiting_bytes = statistics_waiting_bytes
         self.queue = queue
         self.shared = shared
         self.max_image_pixels = max_image_pixels
@@ -112,9 +119,8 @@ class AnalysisService:
         inputs = await shared_decoder().model_input(
             data, self.max_image_pixels, model.spec.preprocess
         )
-        result: AnalysisResult = await self.queue.run_batched(
-            model.spec.id, inputs, partial(analyze_batch, model)
-        )
+        summarize = partial(analyze_batch, model, waiting_bytes=self.statistics_waiting_bytes)
+        result: AnalysisResult = await self.queue.run_batched(model.spec.id, inputs, summarize)
         record = AnalysisRecord(
             analysis_id=analysis_id,
             model_id=model.spec.id,

@@ -342,10 +342,12 @@ def test_statistics_summarized_beside_the_forward_equal_those_of_copied_maps(
     first, so each statistic equals that of the map copied at its tap."""
     model = zoo_registry.get(model_id)
     image = torch.randn(model.input_shape, generator=torch.Generator().manual_seed(11))
-    for _ in range(3):  # the threads' timing varies from run to run
-        lean = analysis.analyze(model, image)
-        full = analysis.analyze(model, image, keep=[layer.name for layer in model.layers])
-        assert lean.layers == analysis.layer_statistics(model, full.activations)
+    full = analysis.analyze(model, image, keep=[layer.name for layer in model.layers])
+    expected = analysis.layer_statistics(model, full.activations)
+    # all inline, some inline once 4 KiB wait, all on threads; the threads' timing varies
+    for waiting_bytes in (0, 4096, analysis.WAITING_BYTES, analysis.WAITING_BYTES):
+        lean = analysis.analyze_batch(model, [image], waiting_bytes=waiting_bytes)[0]
+        assert lean.layers == expected
         assert lean.logits == full.logits
 
 
