@@ -4,13 +4,13 @@
 import { el, gridNumber } from "../../format.js";
 import { t } from "../../i18n.js";
 
-export const MAX_SHOWN = 400;
+const MAX_SHOWN = 400;
 
-// rows: [{label, values, highlight?, className?}]; `columns` labels the cells (0, 1, … by default).
-export function numberRows(rows, { label, columns = null, current = -1 } = {}) {
+// rows: [{label, values, highlight?, className?}]; columns are numbered from 0; `label` names the box.
+export function numberRows(rows, { label }) {
   const width = Math.min(MAX_SHOWN, Math.max(...rows.map((row) => row.values.length)));
-  const head = el("tr", {}, el("th", { scope: "col", text: "" }),
-    Array.from({ length: width }, (_, i) => el("th", { scope: "col", class: i === current ? "current" : null, text: String(columns ? columns[i] : i) })));
+  const head = el("tr", {}, el("td"),
+    Array.from({ length: width }, (_, i) => el("th", { scope: "col", text: String(i) })));
   const body = rows.map((row) => el("tr", { class: [row.highlight ? "current" : "", row.className ?? ""].join(" ").trim() || null },
     el("th", { scope: "row", text: row.label }),
     row.values.slice(0, width).map((value) => el("td", { title: String(value), text: gridNumber(value) }))));
