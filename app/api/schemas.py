@@ -106,6 +106,9 @@ class ModelDetail(ModelSummary):
     top_patches: bool = Field(
         False, description="top-activating input patches are shipped for this model's weights"
     )
+    occlusion_fill: float = Field(
+        description="the pixel value (0–1) an occluding patch is filled with (the spec's)"
+    )
     layers: list[LayerOut]
 
 

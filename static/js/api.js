@@ -84,6 +84,13 @@ export const getInputChannel = (analysisId, channel) =>
 export const getUnitMath = (analysisId, layer, { channel, y = 0, x = 0 }) =>
   request(`${analysisBase(analysisId)}/layers/${part(layer)}/unit?${new URLSearchParams({ channel, y, x })}`);
 
+// A conv unit as one row × one column of the layer's matrix product; folded with its batch norm.
+export const getIm2col = (analysisId, layer, { channel, y, x }) =>
+  request(`${analysisBase(analysisId)}/layers/${part(layer)}/im2col?${new URLSearchParams({ channel, y, x })}`);
+export const getFolded = (analysisId, layer, { channel, y, x }) =>
+  request(`${analysisBase(analysisId)}/layers/${part(layer)}/folded?${new URLSearchParams({ channel, y, x })}`);
+export const getSeparable = (modelId) => request(`/api/v1/models/${part(modelId)}/separable`);
+
 export const getReceptiveField = (modelId, layer, y, x) =>
   request(`${layerBase(modelId, layer)}/receptive-field?y=${y}&x=${x}`);
 export const getFilters = (modelId, layer) => request(`${layerBase(modelId, layer)}/filters`);
@@ -96,6 +103,9 @@ const postJson = (url, body) =>
 export const runPlayground = (operation, body) => postJson(`/api/v1/playground/${part(operation)}`, body);
 export const getOutputSize = (params) => request(`/api/v1/playground/output-size?${new URLSearchParams(params)}`);
 export const getPreset = (slug) => request(`/api/v1/lessons/presets/${part(slug)}`);
+export const getSelfChecks = (slug) => request(`/api/v1/lessons/${part(slug)}/checks`);
+export const answerSelfCheck = (slug, checkId, answer) =>
+  postJson(`/api/v1/lessons/${part(slug)}/checks/${part(checkId)}`, { answer });
 export function getNetwork(id, depth = null) {
   const query = depth ? `?depth=${depth}` : "";
   return request(`/api/v1/gallery/${part(id)}${query}`);
@@ -113,6 +123,8 @@ function withQuery(url, params = {}) {
 export const getGradCam = (analysisId, params) => request(withQuery(`${analysisBase(analysisId)}/grad-cam`, params));
 export const getSaliency = (analysisId, params) => request(withQuery(`${analysisBase(analysisId)}/saliency`, params));
 export const getOcclusion = (analysisId, params) => request(withQuery(`${analysisBase(analysisId)}/occlusion`, params));
+export const getLiveOcclusion = (analysisId, params) =>
+  request(withQuery(`${analysisBase(analysisId)}/occlusion/live`, params));
 export const getEffectiveRf = (analysisId, layer, params) =>
   request(withQuery(`${analysisBase(analysisId)}/layers/${part(layer)}/effective-receptive-field`, params));
 export const getFeatureVis = (modelId, layer, channel) =>

@@ -43,6 +43,12 @@ export function layerAtlas(analysisId, layer) {
 export const unitMath = (analysisId, layer, { channel, y = 0, x = 0 }) =>
   remember(`unit|${analysisId}|${layer}|${channel}|${y}|${x}`, () => api.getUnitMath(analysisId, layer, { channel, y, x }));
 
+export const im2col = (analysisId, layer, { channel, y, x }) =>
+  remember(`im2col|${analysisId}|${layer}|${channel}|${y}|${x}`, () => api.getIm2col(analysisId, layer, { channel, y, x }));
+export const folded = (analysisId, layer, { channel, y, x }) =>
+  remember(`folded|${analysisId}|${layer}|${channel}|${y}|${x}`, () => api.getFolded(analysisId, layer, { channel, y, x }));
+export const separable = (modelId) => remember(`separable|${modelId}`, () => api.getSeparable(modelId));
+
 export const models = () => remember("models", () => api.listModels());
 export const model = (modelId) => remember(`model|${modelId}`, () => api.getModel(modelId));
 export const filters = (modelId, layer) => remember(`filters|${modelId}|${layer}`, () => api.getFilters(modelId, layer));

@@ -35,9 +35,10 @@ export const currentLanguage = () => language;
 // A field of an API object in the page's language: `item.i18n[lang][key]` when the item has one.
 export const localized = (item, key) => item.i18n?.[language]?.[key] ?? item[key];
 
-// The string for `key` with {name} placeholders filled from `params`; English when zh lacks it.
-export function t(key, params = {}) {
-  const template = strings[language][key] ?? strings.en[key] ?? key;
+// The string for `key` with {name} placeholders filled from `params`, in the page's language (or
+// `lang`, for text rendered in both); English when zh lacks it.
+export function t(key, params = {}, lang = language) {
+  const template = strings[lang][key] ?? strings.en[key] ?? key;
   return template.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
 

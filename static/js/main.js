@@ -10,6 +10,7 @@ import { mountExplainPanel } from "./panels/explain.js";
 import { mountFiltersPanel } from "./panels/filters.js";
 import { mountInputPanel } from "./panels/input.js";
 import { mountLayerPanel } from "./panels/layer.js";
+import { mountLayerMathPanel } from "./panels/layer_math.js";
 import { renderPredictions } from "./panels/predictions.js";
 import { chooseModel, imageFacts, mountChoiceNotes } from "./model_choice.js";
 import { describeError, mountStatusLine } from "./status.js";
@@ -28,7 +29,7 @@ registerStrings({
 const $ = (id) => document.getElementById(id);
 // unit null = "open on the channel's strongest unit" (a fresh channel); otherwise it is kept.
 const state = { card: null, analysis: null, layer: null, channel: 0, unit: null, strip: null };
-const RESULT_PANELS = ["prediction-panel", "architecture-panel", "layer-panel", "channel-panel", "explain-panel", "filters-panel", "attribution-panel"];
+const RESULT_PANELS = ["prediction-panel", "architecture-panel", "layer-panel", "channel-panel", "explain-panel", "layer-math-panel", "filters-panel", "attribution-panel"];
 let analyzeController = null;
 let attribution = null;
 let modelList = [];
@@ -189,7 +190,10 @@ function onUnit(y, x) {
   const ctx = { card: state.card, analysis: state.analysis, analysisId: state.analysis.analysis_id, describeError };
   const layer = layerInfo(state.layer);
   const channel = state.channel;
-  explainTimer = setTimeout(() => explainPanel.update(ctx, layer, channel, { y, x }), 60);
+  explainTimer = setTimeout(() => {
+    explainPanel.update(ctx, layer, channel, { y, x });
+    layerMathPanel.update(ctx, layer, channel, { y, x });
+  }, 60);
   attribution?.update(selection());
 }
 
@@ -269,6 +273,7 @@ const openFreshChannel = (c) => {
 const layerPanel = mountLayerPanel({ onChannel: openFreshChannel });
 const channelPanel = mountChannelPanel({ onUnit });
 const explainPanel = mountExplainPanel();
+const layerMathPanel = mountLayerMathPanel({ onOpenLayer: (name) => openLayer(name, { scroll: true }) });
 const filtersPanel = mountFiltersPanel({ onFilter: (o) => { layerPanel.select(o); openFreshChannel(o); } });
 
 $("model-select").addEventListener("change", (event) => selectModel(event.target.value).catch(showError));

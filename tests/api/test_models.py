@@ -49,6 +49,7 @@ async def test_lenet_card_layer_table_is_exact(client: httpx.AsyncClient) -> Non
     }
     assert card["labels"] == [str(d) for d in range(10)]
     assert card["top_patches"] is True  # shipped beside the weights
+    assert card["occlusion_fill"] == 0.0  # black: the digits' background
     layers = {layer["name"]: layer for layer in card["layers"]}
     assert [layer["name"] for layer in card["layers"]] == [
         "conv1", "relu1", "pool1", "conv2", "relu2", "pool2",
@@ -94,6 +95,7 @@ async def test_efficientnet_card(client: httpx.AsyncClient, registry) -> None:
         "interpolation": "bicubic",
     }
     assert card["top_patches"] is False
+    assert card["occlusion_fill"] == 0.5  # the spec's default grey
     layers = {layer["name"]: layer for layer in card["layers"]}
     stem = layers["_conv_stem"]
     assert stem["output_shape"] == [32, 112, 112]

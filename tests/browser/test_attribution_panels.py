@@ -61,8 +61,9 @@ def open_analysis(page: Page, url: str) -> str:
 
 
 def attr_card(page: Page, title: str) -> Locator:
+    """The card whose title starts with `title` ("Occlusion", not "Live occlusion")."""
     return page.locator("#attribution-panel .attr-card").filter(
-        has=page.locator("h3", has_text=title)
+        has=page.locator("h3", has_text=re.compile(f"^{re.escape(title)}"))
     )
 
 
@@ -81,14 +82,14 @@ def test_the_intro_counts_the_cards_it_introduces(page: Page) -> None:
     open_analysis(page, PHOTO)
     cards = page.locator("#attribution-panel .attr-card:not([hidden])")
     intro = page.locator("#attribution-panel .attr-intro")
-    expect(cards).to_have_count(6)  # no top-9 digit patches for a photo model
-    expect(intro).to_contain_text("Here are 6 classic ways")
+    expect(cards).to_have_count(7)  # no top-9 digit patches for a photo model
+    expect(intro).to_contain_text("Here are 7 classic ways")
     assert "Seven" not in intro.inner_text()
     open_analysis(page, SEVEN)
-    expect(cards).to_have_count(7, timeout=TIMEOUT_MS)  # LeNet ships its top patches
-    expect(intro).to_contain_text("Here are 7 classic ways")
+    expect(cards).to_have_count(8, timeout=TIMEOUT_MS)  # LeNet ships its top patches
+    expect(intro).to_contain_text("Here are 8 classic ways")
     switch_language(page)
-    expect(intro).to_contain_text("这里有 7 种")
+    expect(intro).to_contain_text("这里有 8 种")
 
 
 def test_feature_visualization_offers_a_responding_channel_and_says_what_happened(

@@ -46,6 +46,7 @@ PROPER_NOUNS = frozenset(
         "UI",
         "Home",
         "End",
+        "Shift",
         "ARGB",
         "RGB",
         # Units.

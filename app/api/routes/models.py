@@ -77,5 +77,6 @@ async def get_model_card(model: ModelDep, settings: SettingsDep) -> ModelDetail:
         labels=model.labels,
         card=spec.card,
         top_patches=spec.top_patches is not None and spec.top_patches.is_file(),
+        occlusion_fill=spec.occlusion_fill,
         layers=[layer_out(layer) for layer in model.layers],
     )

@@ -1,7 +1,9 @@
 // A lesson page: every preset gets a "show the computation" button that runs it live (a preset the
-// playground refuses, like the seeds' 7×7 / stride 3, shows why without asking again).
+// playground refuses, like the seeds' 7×7 / stride 3, shows why without asking again); the
+// self-checks at the end ask about real layers and are graded by the server.
 import * as api from "../api.js";
 import { explainError, runAndShow, showRefusal } from "./preset-runner.js";
+import { mountSelfChecks } from "./self-checks.js";
 
 for (const block of document.querySelectorAll(".preset[data-preset]")) {
   const button = block.querySelector(".run-preset");
@@ -19,3 +21,5 @@ for (const block of document.querySelectorAll(".preset[data-preset]")) {
     }
   });
 }
+
+mountSelfChecks(document.getElementById("self-checks"));

@@ -1,7 +1,7 @@
 // Lessons' UI strings (en/zh) and bilingual data: JSON texts arrive as {en, zh} and are rendered
 // as two spans; lessons.css shows the one matching <html lang>, so a language switch needs no redraw.
 import { el } from "../format.js";
-import { registerStrings } from "../i18n.js";
+import { registerStrings, t } from "../i18n.js";
 
 registerStrings({
   en: {
@@ -40,6 +40,10 @@ registerStrings({
     "lessons.im2col.w": "W_row: one row per filter",
     "lessons.im2col.x": "X_col: one column per window",
     "lessons.im2col.p": "W_row · X_col + bias",
+    "checks.answer": "Your answer",
+    "checks.check": "Check",
+    "checks.right": "Right: {expected}.",
+    "checks.wrong": "Not quite: the answer is {expected}.",
     "playground.error.invalid_parameter": "A setting cannot be used this way (stride, padding, dilation or window).",
     "playground.error.invalid_input": "The input must be whole rows of numbers, every row of a channel as long as the others.",
     "playground.error.invalid_kernels": "The filters do not match the input: a filter needs one matrix per input channel, and one bias per filter.",
@@ -89,6 +93,10 @@ registerStrings({
     "lessons.im2col.w": "W_row：每个滤波器一行",
     "lessons.im2col.x": "X_col：每个窗口一列",
     "lessons.im2col.p": "W_row · X_col + 偏置",
+    "checks.answer": "你的答案",
+    "checks.check": "检查",
+    "checks.right": "正确：{expected}。",
+    "checks.wrong": "不对：答案是 {expected}。",
     "playground.error.invalid_parameter": "某个设置不能这样用（步幅、填充、膨胀率或窗口）。",
     "playground.error.invalid_input": "输入必须是完整的数字行，同一通道的每一行长度相同。",
     "playground.error.invalid_kernels": "滤波器与输入不匹配：每个滤波器对每个输入通道需要一个矩阵，每个滤波器需要一个偏置。",
@@ -108,3 +116,6 @@ registerStrings({
 export function bi(text, tag = "span") {
   return [el(tag, { class: "bi", lang: "en", text: text.en }), el(tag, { class: "bi", lang: "zh", text: text.zh })];
 }
+
+// A registered string in both languages, as two spans (text that must not wait for a redraw).
+export const biString = (key, params = {}) => bi({ en: t(key, params, "en"), zh: t(key, params, "zh") });

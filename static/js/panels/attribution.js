@@ -39,7 +39,7 @@ export function mountAttributionPanel(container, ctx) {
   const help = el("p", { class: "help attr-intro" });
   fill(container,
     el("div", { class: "panel-head" },
-      el("h2", {}, el("span", { class: "step", text: "8" }), " ", el("span", { text: t("attr.title") })),
+      el("h2", {}, el("span", { class: "step", text: "9" }), " ", el("span", { text: t("attr.title") })),
       help),
     el("div", { class: "attr-controls" }, labelled(t("attr.class"), select)),
     grid);

@@ -1,10 +1,11 @@
-// The three explanations of one prediction: Grad-CAM, saliency (vanilla / SmoothGrad), occlusion.
+// The explanations of one prediction: Grad-CAM, saliency (vanilla / SmoothGrad), occlusion, live occlusion.
 // Every sentence under a map is worded from the numbers the server measured on that map.
 import * as api from "../../api.js";
 import { el, fill, formatNumber } from "../../format.js";
 import { t } from "../../i18n.js";
 import { card, isSmallInput, labelled, latest, mapLayers, percent, picture, stacked } from "./common.js";
 import { analysisJob, jobRunner } from "./jobs.js";
+import { liveOcclusionCard } from "./live_occlusion.js";
 
 // Layers whose output is a feature map of their own (a batch norm only rescales the conv before it).
 const FEATURE_KINDS = ["conv", "depthwise_conv", "activation", "block"];
@@ -152,10 +153,13 @@ function occlusionCard(ctx, inputUrl, getClass) {
   return { root: view.root, refresh: () => { jobs.stop(); fill(figure); } };
 }
 
-// Mounts the three cards into `grid`; `refresh()` recomputes the cheap ones for the chosen class.
+// Mounts the four cards into `grid`; `refresh()` recomputes the cheap ones for the chosen class.
 export function mountClassMaps(grid, ctx, getClass) {
   const inputUrl = `/api/v1/analyses/${encodeURIComponent(ctx.analysisId)}/input.png`;
-  const cards = [gradCamCard(ctx, inputUrl, getClass), saliencyCard(ctx, getClass), occlusionCard(ctx, inputUrl, getClass)];
+  const cards = [
+    gradCamCard(ctx, inputUrl, getClass), saliencyCard(ctx, getClass), occlusionCard(ctx, inputUrl, getClass),
+    liveOcclusionCard(ctx, inputUrl, getClass),
+  ];
   grid.append(...cards.map((item) => item.root));
   return { refresh: () => cards.forEach((item) => item.refresh()) };
 }
