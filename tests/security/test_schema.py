@@ -8,8 +8,11 @@ length, filters as deep as the input, windows that fit); the schema lists them u
 response. For those four operations `positive_data_acceptance` gives way to a stricter check of
 the same thing: a schema-valid body is computed, or refused with one of those rules' codes, never
 with `invalid_request` (which would mean the schema failed to state a bound).
+
+`CONVLENS_SCHEMA_EXAMPLES` sets the examples per operation and phase (default 15: ~50 s).
 """
 
+import os
 import re
 
 import pytest
@@ -31,6 +34,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),
 ]
 
+EXAMPLES = int(os.environ.get("CONVLENS_SCHEMA_EXAMPLES", "15"))
 PLAYGROUND_BODIES = re.compile(r"/api/v1/playground/(conv|pool|relu|im2col)")
 
 
@@ -71,6 +75,8 @@ def check(case: schemathesis.Case) -> None:
 
 
 @schema.parametrize()
-@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
 def test_every_operation_keeps_its_contract(case: schemathesis.Case) -> None:
     check(case)
