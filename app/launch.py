@@ -44,6 +44,15 @@ def running_server(
         yield server.base_url
 
 
+def decode_workers(pid: int) -> int:
+    """How many decode worker processes the server process `pid` runs (Linux: from /proc)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += (task / "children").read_text(encoding="ascii").split()
+    commands = [Path(f"/proc/{child}/cmdline").read_bytes() for child in children]
+    return sum(b"app.services.decode_worker" in command for command in commands)
+
+
 def _spawn(
     env: dict[str, str] | None, workers: int, log: Path | None
 ) -> tuple[subprocess.Popen[bytes], str, IO[bytes] | int]:

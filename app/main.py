@@ -20,6 +20,7 @@ from app.config import Settings, get_settings
 from app.core.registry import ModelRegistry, select_device
 from app.paths import STATIC_DIR, TEMPLATES_DIR
 from app.services.analyses import AnalysisService
+from app.services.decoding import shared_decoder
 from app.services.inference import InferenceQueue, fix_mmap_threshold
 from app.services.record_store import RecordStore
 from app.services.sessions import SessionHub, SessionLimits
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
             )
             app.state.sessions = SessionHub(SessionLimits.from_settings(settings), redis)
             tasks = await stack.enter_async_context(anyio.create_task_group())
+            tasks.start_soon(shared_decoder().warm_up)  # beside start-up, not before /healthz
             if redis is not None:
                 tasks.start_soon(app.state.sessions.relay, redis)
             yield

@@ -37,10 +37,34 @@ class RequestLimitError(HTTPException):
         super().__init__(status, detail=message, headers=CLOSE_CONNECTION)
 
 
+def size_text(size: int) -> str:
+    """Bytes in the largest binary unit that fits: "10 MiB", "256 KiB", "1.5 MiB", "900 bytes"."""
+    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size:,} bytes"
+
+
+def upload_too_large_message(max_upload_bytes: int) -> str:
+    """The one refusal of an oversized image, whoever sees it first: the middleware or the route."""
+    limit = size_text(max_upload_bytes)
+    return f"the image is larger than the {limit} upload limit ({max_upload_bytes:,} bytes)"
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    """What a body may weigh: `cap` bytes are read before refusing, `message` is the refusal,
+    stated in the limit a person knows (an upload's cap adds its multipart framing, unsaid)."""
+
+    cap: int
+    message: str
+
+
 @dataclass(frozen=True)
 class RequestLimits:
     """The numbers the middleware enforces (from `Settings`, see docs/security.md)."""
 
+    max_upload_bytes: int
     max_body_bytes: int
     body_timeout_seconds: float
     max_header_count: int
@@ -50,6 +74,7 @@ class RequestLimits:
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
         return cls(
+            max_upload_bytes=settings.max_upload_bytes,
             max_body_bytes=settings.max_body_bytes,
             body_timeout_seconds=settings.body_timeout_seconds,
             max_header_count=settings.max_header_count,
@@ -57,13 +82,16 @@ class RequestLimits:
             max_json_body_bytes=settings.max_json_body_bytes,
         )
 
-    def body_cap(self, headers: list[tuple[bytes, bytes]]) -> int:
-        """The body cap for this request: one upload for images, `max_json_body_bytes` else."""
+    def body_limit(self, headers: list[tuple[bytes, bytes]]) -> BodyLimit:
+        """One upload for images (plus its framing), `max_json_body_bytes` for any other body."""
         content_type = next((value for name, value in headers if name == b"content-type"), b"")
         kind = content_type.split(b";")[0].strip().lower()
         if kind == b"multipart/form-data" or kind.startswith(b"image/"):
-            return self.max_body_bytes
-        return self.max_json_body_bytes
+            return BodyLimit(self.max_body_bytes, upload_too_large_message(self.max_upload_bytes))
+        limit, cap = size_text(self.max_json_body_bytes), self.max_json_body_bytes
+        return BodyLimit(
+            cap, f"the request body is larger than the {limit} limit for JSON ({cap:,} bytes)"
+        )
 
     def refusal_for_head(self, headers: list[tuple[bytes, bytes]]) -> RequestLimitError | None:
         """Why the request head alone is refused (header count/size, Content-Length), or None."""
@@ -81,14 +109,10 @@ class RequestLimits:
             return None
         if len(lengths) > 1 or not all(value.isdigit() for value in lengths):
             return RequestLimitError(400, "the Content-Length header is invalid")
-        declared, cap = int(lengths.pop()), self.body_cap(headers)
-        if declared > cap:
-            return RequestLimitError(413, too_large_message(declared, cap))
+        body = self.body_limit(headers)
+        if int(lengths.pop()) > body.cap:
+            return RequestLimitError(413, body.message)
         return None
-
-
-def too_large_message(size: int, cap: int) -> str:
-    return f"the request body is {size:,} bytes or more; the limit is {cap:,}"
 
 
 class LimitedReceive:
@@ -100,10 +124,10 @@ class LimitedReceive:
     as the response does.
     """
 
-    def __init__(self, receive: Receive, limits: RequestLimits, cap: int | None = None) -> None:
+    def __init__(self, receive: Receive, limits: RequestLimits, body: BodyLimit) -> None:
         self._receive = receive
         self._limits = limits
-        self._cap = limits.max_body_bytes if cap is None else cap
+        self._body = body
         self._deadline: float | None = None
         self.body_bytes = 0
         self.complete = False
@@ -122,8 +146,8 @@ class LimitedReceive:
             )
         if message["type"] == "http.request":
             self.body_bytes += len(message.get("body", b""))
-            if self.body_bytes > self._cap:
-                raise RequestLimitError(413, too_large_message(self.body_bytes, self._cap))
+            if self.body_bytes > self._body.cap:
+                raise RequestLimitError(413, self._body.message)
             self.complete = not message.get("more_body", False)
         return message
 
@@ -161,7 +185,7 @@ class RequestLimitsMiddleware:
             await send(message)
 
         try:
-            limited = LimitedReceive(receive, self.limits, self.limits.body_cap(scope["headers"]))
+            limited = LimitedReceive(receive, self.limits, self.limits.body_limit(scope["headers"]))
             await self.app(scope, limited, tracking_send)
         except RequestLimitError as error:
             # Routes' reads are answered by the app's handlers; this catches any other reader.

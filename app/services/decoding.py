@@ -22,6 +22,7 @@ get `QueueFullError` (503 + Retry-After).
 
 import atexit
 import json
+import logging
 import os
 import queue
 import socket
@@ -52,6 +53,8 @@ from app.core.pixels import PreprocessSpec, unit_range
 from app.core.preprocess import normalize
 from app.services import decode_worker
 from app.services.threads import BoundedThreads
+
+logger = logging.getLogger("convlens")
 
 START_TIMEOUT_SECONDS = 30.0
 """A worker not ready by then is broken (starting imports Python, Pillow and numpy: ~0.2 s)."""
@@ -194,6 +197,15 @@ class DecodePool:
         self._running: set[_Worker] = set()
         self._lock = threading.Lock()
         self._started = False
+
+    async def warm_up(self) -> None:
+        """Start the workers on a thread while the server already answers (the app's lifespan
+        runs this as a background task), so the first upload finds them ready. If they cannot
+        start, that is logged and the first upload tries again."""
+        try:
+            await anyio.to_thread.run_sync(self.start)
+        except (OSError, RuntimeError):
+            logger.exception("the decode workers did not start; the first upload will retry")
 
     def start(self) -> None:
         """Start every worker (side by side: about 0.2 s in all) and wait until they are ready."""
@@ -361,7 +373,8 @@ class _WorkerGone(Exception):
 
 @cache
 def shared_decoder() -> DecodePool:
-    """This process's decode pool, configured from the environment, started on first use."""
+    """This process's decode pool, configured from the environment; the app's lifespan warms it
+    up, and the first upload starts it if nothing did."""
     settings = get_settings()
     pool = DecodePool(
         DecodeLimits.from_settings(settings),

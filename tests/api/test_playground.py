@@ -3,6 +3,8 @@
 import httpx
 import pytest
 
+from app.core.lessons.presets import PRESETS
+
 pytestmark = pytest.mark.anyio
 
 
@@ -42,8 +44,13 @@ async def test_seven_by_seven_stride_three_is_a_422_with_the_formula(
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        ({"input": [[[0] * 33]], "kernels": [[[[1]]]]}, "input_too_large"),
+        ({"input": [[[0, 1], [2]]], "kernels": [[[[1]]]]}, "invalid_input"),
+        ({"input": [[[0, 1]], [[2, 3], [4, 5]]], "kernels": [[[[1]], [[1]]]]}, "invalid_input"),
+        ({"input": [[[0]]], "kernels": [[[[1]]], [[[1, 1]]]]}, "invalid_input"),
         ({"input": [[[0, 0]]], "kernels": [[[[1]], [[1]]]]}, "invalid_kernels"),
+        ({"input": [[[0]]], "kernels": [[[[1]]]], "bias": [1, 2]}, "invalid_kernels"),
+        ({"input": [[[0] * 3]], "kernels": [[[[1, 1]]]], "stride": 2}, "does_not_fit"),
+        ({"input": [[[0]]], "kernels": [[[[1, 1]]]], "fit": "floor"}, "does_not_fit"),
         ({"input": [[[0]]], "kernels": [[[[1]]]], "padding": "middle"}, "invalid_request"),
         ({"input": [[[0] * 4] * 4], "kernels": [[[[1, 1]] * 2]], "padding": "same"},
          "invalid_parameter"),
@@ -57,6 +64,92 @@ async def test_refusals_are_422_with_stable_codes(
     response = await client.post("/api/v1/playground/conv", json=body)
     assert response.status_code == 422
     assert response.json()["error"]["code"] == code
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"input": [[[False]]]}, "input.0.0.0"),  # the issue's body: a boolean is not a number
+        ({"input": [[["1"]]]}, "input.0.0.0"),
+        ({"input": [[[1e6 + 1]]]}, "input.0.0.0"),
+        ({"input": []}, "input"),
+        ({"input": [[]]}, "input.0"),
+        ({"input": [[[]]]}, "input.0.0"),
+        ({"input": [[[0] * 33]]}, "input.0.0"),
+        ({"input": [[[0]]] * 4}, "input"),
+        ({"kernels": [[[[1] * 12]]]}, "kernels.0.0.0"),
+        ({"kernels": [[[[1]]]] * 9}, "kernels"),
+        ({"bias": []}, "bias"),
+        ({"stride": 0}, "stride"),
+        ({"stride": True}, "stride"),
+        ({"stride": "2"}, "stride"),
+        ({"stride": 1.5}, "stride"),
+        ({"stride": [1, 2, 3]}, "stride"),
+        ({"padding": 12}, "padding"),
+        ({"dilation": 33}, "dilation"),
+        ({"kernel": [[[[1]]]]}, "kernel"),  # an unknown field, here a misspelt one
+    ],
+)
+async def test_what_the_schema_states_is_refused_as_invalid_request(
+    client: httpx.AsyncClient, change: dict, where: str
+) -> None:
+    body = {"input": [[[0, 1], [2, 3]]], "kernels": [[[[1]]]], **change}
+    response = await client.post("/api/v1/playground/conv", json=body)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert error["message"].startswith((f"{where}:", f"{where}."))  # a union names its branch
+
+
+async def test_a_whole_float_is_an_integer_as_json_schema_says(client: httpx.AsyncClient) -> None:
+    body = {"input": [[[0, 1, 2, 3, 4]]], "kernels": [[[[1.0]]]], "stride": [1.0, 2.0]}
+    response = await client.post("/api/v1/playground/conv", json=body)
+    assert response.status_code == 200, response.text
+    assert (response.json()["stride"], response.json()["output"]) == ([1, 2], [[[0, 2, 4]]])
+
+
+async def test_the_schema_states_every_bound_of_a_body(client: httpx.AsyncClient) -> None:
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    conv = schemas["ConvRequest"]
+    assert conv["additionalProperties"] is False and conv["required"] == ["input", "kernels"]
+    levels, node = [], conv["properties"]["input"]
+    while node["type"] == "array":
+        levels.append((node["minItems"], node["maxItems"]))
+        node = node["items"]
+    assert levels == [(1, 3), (1, 32), (1, 32)]
+    assert node == {"type": "number", "minimum": -1e6, "maximum": 1e6}
+    levels, node = [], conv["properties"]["kernels"]
+    while node["type"] == "array":
+        levels.append((node["minItems"], node["maxItems"]))
+        node = node["items"]
+    assert levels == [(1, 8), (1, 3), (1, 11), (1, 11)]
+    stride = conv["properties"]["stride"]["oneOf"]
+    assert stride[0] == {"type": "integer", "minimum": 1, "maximum": 32}
+    assert stride[1]["prefixItems"] == [stride[0], stride[0]]
+    assert (stride[1]["minItems"], stride[1]["maxItems"]) == (2, 2)
+    pool = schemas["PoolRequest"]["properties"]
+    assert pool["kernel_size"]["oneOf"][0] == {"type": "integer", "minimum": 1, "maximum": 11}
+    assert pool["padding"]["oneOf"][0] == {"type": "integer", "minimum": 0, "maximum": 11}
+    names = conv["properties"]["padding"]["oneOf"][2]
+    assert names == {"type": "string", "enum": ["valid", "same"]}
+
+
+async def test_every_preset_is_a_body_the_api_takes(client: httpx.AsyncClient) -> None:
+    """The presets' requests pass the strict schema and give what the preset page says."""
+    for preset in PRESETS:
+        detail = (await client.get(f"/api/v1/lessons/presets/{preset.slug}")).json()
+        response = await client.post(f"/api/v1/playground/{preset.operation}", json=preset.request)
+        if detail["refused"] is None:
+            assert response.status_code == 200, (preset.slug, response.text)
+            shape = (
+                response.json()["shapes"]["output"]
+                if preset.operation == "im2col"
+                else (response.json()["output_shape"])
+            )
+            assert shape == detail["output_shape"], preset.slug
+        else:
+            assert response.status_code == 422, preset.slug
+            assert response.json()["error"]["code"] == detail["refused"]["code"] == "does_not_fit"
 
 
 async def test_pool_relu_and_im2col(client: httpx.AsyncClient) -> None:
@@ -87,7 +180,7 @@ async def test_output_size_and_limits(client: httpx.AsyncClient) -> None:
     limits = (await client.get("/api/v1/playground/limits")).json()
     assert limits == {
         "max_channels": 3, "max_side": 32, "max_kernels": 8, "max_kernel_side": 11,
-        "max_steps": 4096, "max_step_values": 250_000,
+        "max_steps": 4096, "max_step_values": 250_000, "max_value": 1_000_000,
     }  # fmt: skip
 
 

@@ -101,6 +101,11 @@ def test_the_playground_in_every_operation(page: Page, problems: PageProblems) -
     expect(page.locator("#stepper-panel .refusal .error")).to_have_text(
         "输入必须是完整的数字行，同一通道的每一行长度相同。"
     )
+    page.fill("#input-text", "1 x")  # the API takes numbers only: the page says so without asking
+    page.locator("#playground-form button[type='submit']").click()
+    expect(page.locator("#playground-status .refusal .error")).to_have_text(
+        "输入必须是完整的数字行，同一通道的每一行长度相同。"
+    )
     check_chinese(page)
     forgive(problems, 422, "/api/v1/playground/")
 

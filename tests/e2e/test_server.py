@@ -1,16 +1,26 @@
 """End to end: a real uvicorn server analyzes a real photo and serves every follow-up read."""
 
 import io
+import time
 
 import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
-from app.launch import running_server
+from app.config import Settings
+from app.launch import decode_workers, running_server, running_server_process
 from tests.conftest import sample_photo
 
 pytestmark = pytest.mark.e2e
+
+
+def test_the_decode_workers_start_with_the_server_not_with_the_first_upload() -> None:
+    with running_server_process() as server:
+        deadline = time.monotonic() + 15  # 3-4 of 4 are up when /healthz first answers (0.2-1 s)
+        while decode_workers(server.pid) < Settings().decode_workers:
+            assert time.monotonic() < deadline, f"{decode_workers(server.pid)} decode workers"
+            time.sleep(0.05)
 
 
 def test_real_server_analyzes_a_photo() -> None:

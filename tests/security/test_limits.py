@@ -10,7 +10,13 @@ import pytest
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from app.api.limits import LimitedReceive, RequestLimits, RequestLimitsMiddleware
+from app.api.limits import (
+    BodyLimit,
+    LimitedReceive,
+    RequestLimits,
+    RequestLimitsMiddleware,
+    size_text,
+)
 from app.config import Settings
 from tests.helpers import encode
 from tests.security.conftest import PHOTO_MODEL
@@ -22,6 +28,7 @@ pytestmark = pytest.mark.anyio
 ANALYZE = f"/api/v1/models/{PHOTO_MODEL}/analyze"
 MIB = 1024 * 1024
 CAP = Settings().max_body_bytes  # 10 MiB upload + 64 KiB multipart framing = 10,551,296
+UPLOAD_REFUSAL = "the image is larger than the 10 MiB upload limit (10,485,760 bytes)"
 
 
 def test_default_body_cap_is_one_upload_plus_its_framing() -> None:
@@ -32,9 +39,8 @@ async def test_50_mb_content_length_is_refused_before_reading(running_app: FastA
     body = ScriptedReceive(itertools.repeat(b"\0" * MIB, 50))
     headers = [("content-type", "image/png"), ("content-length", str(50 * MIB))]
     response = await call_asgi(running_app, "POST", ANALYZE, headers, body)
-    message = assert_error(response, 413, "payload_too_large")
+    assert assert_error(response, 413, "payload_too_large") == UPLOAD_REFUSAL
     assert body.calls == 0
-    assert "52,428,800" in message and "10,551,296" in message
     assert response.headers["connection"] == "close"
     assert response.headers["x-content-type-options"] == "nosniff"  # refusals get every header
     await assert_healthy(running_app)
@@ -64,9 +70,37 @@ async def test_chunked_body_over_the_cap_is_refused_while_streaming(
     body = ScriptedReceive(chunks)
     headers = [("content-type", content_type), ("transfer-encoding", "chunked")]
     response = await call_asgi(running_app, "POST", ANALYZE, headers, body)
-    assert_error(response, 413, "payload_too_large")
+    assert assert_error(response, 413, "payload_too_large") == UPLOAD_REFUSAL
     assert body.calls == reads_to_cross == 12  # 11 MiB + head > 10.06 MiB; the rest never read
     await assert_healthy(running_app)
+
+
+@pytest.mark.parametrize("content_type", ["image/png", "multipart/form-data; boundary=cut"])
+async def test_an_image_one_byte_over_the_upload_limit_gets_the_same_words(
+    running_app: FastAPI, content_type: str
+) -> None:
+    # The body fits the cap (the upload limit plus framing): the route refuses, in the same words.
+    image = b"\x89PNG\r\n\x1a\n" + b"\0" * (10 * MIB - 7)
+    if content_type == "image/png":
+        body = image
+    else:
+        body = (
+            b'--cut\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n" + image + b"\r\n--cut--\r\n"
+        )
+    assert len(image) == 10 * MIB + 1 and len(body) <= CAP
+    headers = [("content-type", content_type), ("content-length", str(len(body)))]
+    response = await call_asgi(running_app, "POST", ANALYZE, headers, ScriptedReceive([body]))
+    assert assert_error(response, 413, "payload_too_large") == UPLOAD_REFUSAL
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [(900, "900 bytes"), (1024, "1 KiB"), (262_144, "256 KiB"), (1_536 * 1024, "1.5 MiB"),
+     (10 * MIB, "10 MiB"), (CAP, "10.1 MiB")],
+)  # fmt: skip
+def test_sizes_are_stated_in_the_largest_unit_that_fits(size: int, text: str) -> None:
+    assert size_text(size) == text
 
 
 SLOW_BODIES = pytest.mark.parametrize(
@@ -139,6 +173,7 @@ def body_echo_app(
 
 def tiny_limits(timeout: float = 5.0, json_bytes: int = 1000) -> RequestLimits:
     return RequestLimits(
+        max_upload_bytes=900,
         max_body_bytes=1000,
         body_timeout_seconds=timeout,
         max_header_count=10,
@@ -169,6 +204,16 @@ async def test_only_image_uploads_get_the_upload_cap(content_type: str | None, c
         head = await call_asgi(app, "POST", "/", announced, unread)
         assert head.status_code == status
         assert unread.calls == (1 if status == 200 else 0)
+        if status == 413:
+            assert (
+                streamed.json()["error"]["message"]
+                == head.json()["error"]["message"]
+                == (
+                    "the image is larger than the 900 bytes upload limit (900 bytes)"
+                    if cap == 1000
+                    else "the request body is larger than the 100 bytes limit for JSON (100 bytes)"
+                )
+            )
 
 
 @pytest.mark.parametrize(("size", "status"), [(1000, 200), (1001, 413)])
@@ -208,7 +253,7 @@ async def body_disconnect_later(body: ScriptedReceive, delay: float) -> None:
 
 
 async def test_limited_receive_counts_bytes() -> None:
-    limited = LimitedReceive(ScriptedReceive([b"ab", b"cde", b""]), tiny_limits())
+    limited = LimitedReceive(ScriptedReceive([b"ab", b"cde", b""]), tiny_limits(), BodyLimit(9, ""))
     for _ in range(3):
         await limited()
     assert (limited.body_bytes, limited.complete) == (5, True)

@@ -12,7 +12,7 @@ from starlette.datastructures import UploadFile
 from app.api.deps import AnalysisDep, AnalysisLayerDep, ModelDep, ServiceDep, SettingsDep
 from app.api.errors import ApiError
 from app.api.http_cache import AnalysisCacheDep
-from app.api.limits import unless_disconnected
+from app.api.limits import unless_disconnected, upload_too_large_message
 from app.api.schemas import (
     AnalysisOut,
     AtlasOut,
@@ -81,7 +81,7 @@ async def read_image_upload(request: Request, settings: Settings) -> bytes:
         )
     if len(data) > settings.max_upload_bytes:
         raise ApiError(
-            413, "payload_too_large", f"the upload exceeds {settings.max_upload_bytes:,} bytes"
+            413, "payload_too_large", upload_too_large_message(settings.max_upload_bytes)
         )
     return data
 

@@ -12,8 +12,9 @@ from pydantic import BaseModel, Field
 
 from app.api.errors import not_found
 from app.api.routes.pages import missing_page
-from app.api.routes.playground import AxisFitOut, axis_fit_out
+from app.api.routes.playground import axis_fit_out
 from app.api.schemas import error_responses
+from app.api.schemas_playground import AxisFitOut
 from app.core import playground
 from app.core.lessons.course import LESSON_INDEX, LESSONS, Lesson, LessonStep
 from app.core.lessons.gallery import NETWORK_INDEX

@@ -1,20 +1,33 @@
 """Convolution playground API: conv, pooling, ReLU and im2col on a small input, every step shown.
 
-Each request is bounded by the playground's limits (at most ``MAX_STEP_VALUES`` window values)
-and its body by the JSON cap (`RequestLimitsMiddleware`). The work, and the JSON of its answer,
+Each request body is bounded by its schema (`app/api/schemas_playground.py`), by the rules between
+its fields (at most ``MAX_STEP_VALUES`` window values, …) and by the JSON cap
+(`RequestLimitsMiddleware`). The work, and the JSON of its answer,
 runs on the playground's own few threads (`PLAYGROUND_THREADS`), not FastAPI's 40-thread pool,
 so no number of playground requests can take every thread and core the server has.
 """
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from app.api.errors import ApiError
-from app.api.schemas import error_responses
+from app.api.schemas import ErrorResponse, error_responses
+from app.api.schemas_playground import (
+    CROSS_FIELD_RULES,
+    AxisFitOut,
+    ConvRequest,
+    Im2ColOut,
+    Im2ColRequest,
+    LimitsOut,
+    PlaygroundOut,
+    PoolRequest,
+    ReluRequest,
+    StepOut,
+)
 from app.core import playground
 from app.core.lessons.presets import PRESETS
 from app.core.playground import AxisFit, Im2Col, PlaygroundError, PlaygroundResult
@@ -22,108 +35,6 @@ from app.services.threads import BoundedThreads
 
 router = APIRouter(tags=["playground"])
 PREFIX = "/api/v1/playground"
-
-Pair = int | tuple[int, int]
-Grid3 = list[list[list[float]]]
-
-
-class ConvRequest(BaseModel):
-    input: Grid3 = Field(description="channels × height × width (1–3 × ≤ 32 × ≤ 32)")
-    kernels: list[Grid3] = Field(description="filters × channels × kh × kw")
-    bias: list[float] | None = Field(None, description="one per filter")
-    stride: Pair = 1
-    padding: Literal["valid", "same"] | Pair = "valid"
-    dilation: Pair = 1
-    fit: Literal["strict", "floor"] = Field(
-        "strict", description="strict: refuse when (W − K + 2P)/S is not whole; floor: as torch"
-    )
-
-
-class Im2ColRequest(BaseModel):
-    input: Grid3
-    kernels: list[Grid3]
-    bias: list[float] | None = None
-    stride: Pair = 1
-    padding: Literal["valid", "same"] | Pair = "valid"
-    dilation: Pair = 1
-
-
-class PoolRequest(BaseModel):
-    input: Grid3
-    kind: Literal["max", "avg"] = "max"
-    kernel_size: Pair = 2
-    stride: Pair | None = Field(None, description="defaults to the window size")
-    padding: Pair = 0
-    dilation: Pair = 1
-    fit: Literal["strict", "floor"] = "strict"
-
-
-class ReluRequest(BaseModel):
-    input: Grid3
-
-
-class AxisFitOut(BaseModel):
-    axis: str
-    input: int
-    kernel: int
-    effective_kernel: int = Field(description="D·(K − 1) + 1")
-    stride: int
-    padding: int
-    dilation: int
-    span: int = Field(description="W − K + 2P")
-    output: int = Field(description="the size torch gives (floored)")
-    exact_output: float = Field(description="(W − K + 2P)/S + 1 before rounding")
-    fits: bool
-    formula: str
-    explanation: dict[str, str] = Field(description="why it fits or not: {'en', 'zh'}")
-
-
-class StepOut(BaseModel):
-    channel: int
-    y: int
-    x: int
-    origin: list[int] = Field(description="window top-left [row, col] in the padded input")
-    window: list[Any]
-    value: float = Field(description="the output value torch computed")
-    products: list[Any] | None = None
-    total: float | None = Field(None, description="sum of products (conv) or of the window (avg)")
-    bias: float | None = None
-    argmax: list[int] | None = None
-    count: int | None = None
-
-
-class PlaygroundOut(BaseModel):
-    operation: str
-    input_shape: list[int]
-    output_shape: list[int]
-    output: list[Any]
-    padded_input: list[Any]
-    kernel: list[int] | None = None
-    stride: list[int] | None = None
-    padding: list[int] | None = None
-    dilation: list[int] | None = None
-    fits: list[AxisFitOut] | None = None
-    total_steps: int
-    steps: list[StepOut]
-
-
-class Im2ColOut(BaseModel):
-    weight_rows: list[list[float]] = Field(description="W_row: filters × (F·F·D)")
-    columns: list[list[float]] = Field(description="X_col: (F·F·D) × (H₂·W₂)")
-    product: list[list[float]] = Field(description="W_row · X_col (+ bias)")
-    output: list[Any] = Field(description="the product reshaped to filters × H₂ × W₂")
-    conv_output: list[Any] = Field(description="F.conv2d on the same data")
-    shapes: dict[str, list[int]]
-    max_abs_difference: float = Field(description="between output and conv_output")
-
-
-class LimitsOut(BaseModel):
-    max_channels: int
-    max_side: int
-    max_kernels: int
-    max_kernel_side: int
-    max_steps: int
-    max_step_values: int
 
 
 def axis_fit_out(fit: AxisFit) -> AxisFitOut:
@@ -190,7 +101,15 @@ def playground_threads() -> BoundedThreads:
 
 
 ThreadsDep = Annotated[BoundedThreads, Depends(playground_threads)]
-ERRORS = error_responses(413, 422, 503)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    **error_responses(413, 503),
+    422: {
+        "model": ErrorResponse,
+        "description": "`invalid_request`: the body breaks its schema; otherwise the code of the "
+        "rule between fields it breaks: "
+        + "; ".join(f"`{code}`: {rule}" for code, rule in CROSS_FIELD_RULES.items()),
+    },
+}
 
 
 async def run_playground(
@@ -258,6 +177,7 @@ def limits() -> LimitsOut:
         max_kernel_side=playground.MAX_KERNEL_SIDE,
         max_steps=playground.MAX_STEPS,
         max_step_values=playground.MAX_STEP_VALUES,
+        max_value=playground.MAX_VALUE,
     )
 
 

@@ -20,6 +20,9 @@ MAX_STEPS = 4096
 """Output values explained one by one per request (32×32×3 with 'same' padding is 3072)."""
 MAX_STEP_VALUES = 250_000
 """Window values returned over all steps (each step carries its window and products)."""
+MAX_VALUE = 1_000_000.0
+"""Largest magnitude of a number a student gives: products and sums stay far from float64's
+limits (3·11·11 products of 10¹² at most), so every answer is a finite number."""
 
 Fit = Literal["strict", "floor"]
 
@@ -153,7 +156,8 @@ Padding = Literal["valid", "same"] | Pair
 
 def _pair(value: Pair, name: str, low: int, high: int) -> tuple[int, int]:
     pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and low <= v <= high for v in pair):
+    whole = all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
+    if len(pair) != 2 or not whole or not all(low <= v <= high for v in pair):
         raise PlaygroundError(
             "invalid_parameter", f"{name} must be 1 or 2 integers in {low}..{high}"
         )

@@ -20,6 +20,7 @@ from app.core.playground.geometry import (
     MAX_SIDE,
     MAX_STEP_VALUES,
     MAX_STEPS,
+    MAX_VALUE,
     AxisFit,
     Fit,
     Geometry,
@@ -33,7 +34,8 @@ PoolKind = Literal["max", "avg"]
 
 
 def as_tensor(values: object, name: str, dims: int) -> Tensor:
-    """A float64 tensor of ``dims`` dimensions from nested lists, finite and non-empty."""
+    """A float64 tensor of ``dims`` dimensions from nested lists: rectangular, non-empty, and
+    of numbers within ±``MAX_VALUE``."""
     try:
         tensor = torch.tensor(values, dtype=torch.float64)
     except (TypeError, ValueError, RuntimeError) as error:
@@ -43,6 +45,8 @@ def as_tensor(values: object, name: str, dims: int) -> Tensor:
         raise PlaygroundError("invalid_input", f"{name} must have {dims} non-empty dimensions")
     if not torch.isfinite(tensor).all():
         raise PlaygroundError("invalid_input", f"{name} holds a non-finite number")
+    if tensor.abs().max() > MAX_VALUE:
+        raise PlaygroundError("invalid_input", f"{name} holds a number beyond ±{MAX_VALUE:,.0f}")
     return tensor
 
 

@@ -12,7 +12,13 @@ const status = field("playground-status");
 const stepperPanel = field("stepper-panel");
 let highlights = [];
 
-const parseMatrix = (block) => block.trim().split("\n").map((line) => line.trim().split(/[\s,]+/).map(Number));
+// A word that is not a number stops here with the server's own code (the API takes numbers only).
+function toNumber(word) {
+  const value = Number(word);
+  if (word === "" || !Number.isFinite(value)) throw { code: "invalid_input", message: `not a number: "${word}"` };
+  return value;
+}
+const parseMatrix = (block) => block.trim().split("\n").map((line) => line.trim().split(/[\s,]+/).map(toNumber));
 const parseChannels = (text) => text.trim().split(/\n\s*\n/).map(parseMatrix);
 const parseFilters = (text) => text.trim().split(/^\s*---\s*$/m).map(parseChannels);
 const formatChannels = (channels) => channels.map((plane) => plane.map((row) => row.join(" ")).join("\n")).join("\n\n");
@@ -53,7 +59,7 @@ function requestFromForm() {
   }
   const bias = field("bias").value.trim();
   const body = { ...common, kernels: parseFilters(field("kernel-text").value),
-    padding: parsePadding(field("padding").value), bias: bias ? bias.split(/[\s,]+/).map(Number) : null };
+    padding: parsePadding(field("padding").value), bias: bias ? bias.split(/[\s,]+/).map(toNumber) : null };
   if (operation === "conv") body.fit = field("fit").value;
   return { operation, body };
 }

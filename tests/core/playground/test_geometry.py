@@ -69,6 +69,7 @@ def test_same_padding_is_half_the_dilated_kernel() -> None:
         (3, 0, "valid", "stride must be"),
         (3, 1, -1, "padding must be"),
         (3, 1, (1, 2, 3), "padding must be"),
+        (3, True, "valid", "stride must be"),  # a bool is an int in Python, not in the API
     ],
 )
 def test_invalid_geometry_is_refused(kernel: int, stride: int, padding, message: str) -> None:

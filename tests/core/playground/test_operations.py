@@ -109,6 +109,8 @@ def test_im2col_shapes_and_equality_with_conv() -> None:
         ({"input": [[[1, 2], [3]]], "kernels": [[[[1]]]]}, "invalid_input"),
         ({"input": [[1, 2], [3, 4]], "kernels": [[[[1]]]]}, "invalid_input"),
         ({"input": [[[float("nan")]]], "kernels": [[[[1]]]]}, "invalid_input"),
+        ({"input": [[[1_000_000.5]]], "kernels": [[[[1]]]]}, "invalid_input"),
+        ({"input": [[[0]]], "kernels": [[[[-1e300]]]]}, "invalid_input"),
         ({"input": [[[0] * 33]], "kernels": [[[[1]]]]}, "input_too_large"),
         ({"input": [[[0]]] * 4, "kernels": [[[[1]]] * 4]}, "input_too_large"),
         ({"input": [[[0, 0]]], "kernels": [[[[1]], [[1]]]]}, "invalid_kernels"),
