@@ -89,13 +89,13 @@ class Settings(BaseSettings):
     # Optional Redis shared by every worker and host: analysis records, permalinks, presenter
     # sessions. Unset: everything stays in this process.
     redis_url: str | None = None
-    # Without Redis, records are kept on disk (SQLite, WAL) under `data_dir`, so permalinks survive
-    # restarts; bounded in bytes (0 = memory only), with at most `record_client_share` of it per
-    # client so that one client cannot evict a class's links.
+    # Records are kept in Redis when it is set, else on disk (SQLite, WAL) under `data_dir`, so
+    # permalinks survive restarts; either store is bounded in bytes (0 = each process's memory
+    # only), oldest first out, with at most `record_client_share` of it per client so that one
+    # client cannot evict a class's links.
     data_dir: Path = DATA_DIR
     record_store_bytes: int = Field(2 * 1024**3, ge=0)
     record_client_share: float = Field(0.1, gt=0, le=1)
-    redis_record_ttl_seconds: int = Field(7 * 86_400, ge=60)
     redis_timeout_seconds: float = Field(2.0, gt=0)
     # Presenter sessions (server-sent events): bounded sessions, followers per process, stream age.
     max_sessions: int = Field(64, ge=1)

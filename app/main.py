@@ -61,8 +61,10 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
                     redis_client(settings.redis_url, settings.redis_timeout_seconds)
                 )
             shared: SharedRecords | RecordStore | None = None
-            if redis is not None:
-                shared = SharedRecords(redis, settings.redis_record_ttl_seconds)
+            if redis is not None and settings.record_store_bytes:
+                shared = SharedRecords(
+                    redis, settings.record_store_bytes, settings.record_client_share
+                )
             elif settings.record_store_bytes:
                 shared = RecordStore(
                     settings.data_dir / "records.sqlite3",

@@ -1,7 +1,7 @@
 """Analysis records on disk: permalinks that survive a restart, a SIGKILL and a busy client.
 
 One SQLite file in WAL mode under the data directory holds every record in its portable form
-(``records.record_to_fields``: the model input as safetensors bytes, the rest as JSON) with a
+(``records.seal``: the model input as safetensors bytes, the rest as JSON) with a
 sha256 over both, so a row that is corrupt or was cut short is detected, skipped and deleted,
 never served. The store is bounded in bytes; the oldest records go first, and each client may
 hold at most a share of it, so one client uploading in a loop evicts only its own links, never a
@@ -9,7 +9,6 @@ class's. Several worker processes can share the file (WAL: many readers, one wri
 Every call is short blocking I/O and runs in a worker thread.
 """
 
-import hashlib
 import logging
 import sqlite3
 import threading
@@ -18,12 +17,7 @@ from pathlib import Path
 
 import anyio
 
-from app.services.records import (
-    AnalysisRecord,
-    RecordFormatError,
-    record_from_fields,
-    record_to_fields,
-)
+from app.services.records import AnalysisRecord, RecordFormatError, seal, unseal
 
 logger = logging.getLogger("convlens.records")
 
@@ -44,14 +38,6 @@ CREATE INDEX IF NOT EXISTS records_by_client_age_size ON records (client, stored
 """
 """The indexes cover the byte sums and the eviction scans, which never read a row's blobs: a put
 into a store of 3,000 Lite0 records took 17 ms summing over the table, 2 ms over these."""
-
-
-def _checksum(meta: bytes, inputs: bytes) -> str:
-    digest = hashlib.sha256()
-    digest.update(len(meta).to_bytes(8, "big"))
-    digest.update(meta)
-    digest.update(inputs)
-    return digest.hexdigest()
 
 
 class RecordStore:
@@ -88,25 +74,18 @@ class RecordStore:
             return None
         checksum, meta, inputs = row
         try:
-            if _checksum(meta, inputs) != checksum:
-                raise RecordFormatError("checksum mismatch")
-            record = record_from_fields({b"meta": meta, b"input": inputs})
-            if record.analysis_id != analysis_id:
-                raise RecordFormatError("the row holds another analysis")
+            return unseal(analysis_id, meta, inputs, checksum)
         except RecordFormatError as error:
             logger.warning("stored record %s skipped and deleted: %s", analysis_id, error)
             with self._lock, self._db:
                 self._db.execute("DELETE FROM records WHERE analysis_id = ?", (analysis_id,))
             return None
-        return record
 
     def put_now(self, record: AnalysisRecord, client: str) -> None:
         """Store (or refresh) a record, then evict: the client's oldest beyond its share, then
         the oldest of all beyond the capacity. A record larger than a share is not kept."""
-        fields = record_to_fields(record)
-        meta, inputs = fields["meta"], fields["input"]
-        size = len(meta) + len(inputs)
-        if size > self.client_bytes:
+        sealed = seal(record)
+        if sealed.nbytes > self.client_bytes:
             return
         with self._lock, self._db:
             self._db.execute(
@@ -115,10 +94,10 @@ class RecordStore:
                     record.analysis_id,
                     client,
                     time.time(),
-                    size,
-                    _checksum(meta, inputs),
-                    meta,
-                    inputs,
+                    sealed.nbytes,
+                    sealed.checksum,
+                    sealed.meta,
+                    sealed.input,
                 ),
             )
             self._evict("WHERE client = ?", (client,), self.client_bytes)

@@ -1,7 +1,9 @@
 """Analysis records: what is kept of an analysis, its id, and its portable form for a shared store.
 
 The portable form never pickles: the input tensor travels as safetensors bytes and everything else
-as JSON, so a record written by one worker (or host) is read back exactly by another.
+as JSON, so a record written by one worker (or host) is read back exactly by another. A store keeps
+it sealed (`seal`): with a sha256 over both fields, so that `unseal` tells a corrupt or cut-short
+record from a good one and none is ever served.
 """
 
 import hashlib
@@ -110,3 +112,52 @@ def record_from_fields(fields: dict[bytes, bytes]) -> AnalysisRecord:
         )
     except (KeyError, TypeError, ValueError, SafetensorError) as error:
         raise RecordFormatError(f"unreadable analysis record: {error}") from error
+
+
+def record_checksum(meta: bytes, inputs: bytes) -> str:
+    """sha256 over both fields, the meta's length first so that no byte can move between them."""
+    digest = hashlib.sha256()
+    digest.update(len(meta).to_bytes(8, "big"))
+    digest.update(meta)
+    digest.update(inputs)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class SealedRecord:
+    """A record's portable fields and their checksum, as a store keeps them."""
+
+    meta: bytes
+    input: bytes
+    checksum: str
+
+    @property
+    def nbytes(self) -> int:
+        """What the record counts against a store's byte bounds."""
+        return len(self.meta) + len(self.input)
+
+
+def seal(record: AnalysisRecord) -> SealedRecord:
+    fields = record_to_fields(record)
+    return SealedRecord(
+        fields["meta"], fields["input"], record_checksum(fields["meta"], fields["input"])
+    )
+
+
+def unseal(
+    analysis_id: str, meta: bytes | None, inputs: bytes | None, checksum: str | None
+) -> AnalysisRecord:
+    """The record a store kept under `analysis_id`, once its checksum and id agree.
+
+    Raises:
+        RecordFormatError: a field is missing, the checksum differs, or the bytes do not parse or
+            hold another analysis.
+    """
+    if meta is None or inputs is None or checksum is None:
+        raise RecordFormatError("a field is missing")
+    if record_checksum(meta, inputs) != checksum:
+        raise RecordFormatError("checksum mismatch")
+    record = record_from_fields({b"meta": meta, b"input": inputs})
+    if record.analysis_id != analysis_id:
+        raise RecordFormatError("the row holds another analysis")
+    return record
