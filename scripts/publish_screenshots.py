@@ -19,6 +19,9 @@ PUBLISHED = {
     "digit-arithmetic": "digit-arithmetic.png",
     "chinese": "analyze-zh.png",
     "dark-large": "dark-large-text.png",
+    "live-occlusion": "live-occlusion.png",
+    "layer-math-stem": "im2col-folded-separable.png",
+    "self-checks": "self-checks.png",
 }
 
 
