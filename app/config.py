@@ -50,9 +50,11 @@ class Settings(BaseSettings):
     inference_concurrency: int = Field(2, ge=1)
     queue_size: int = Field(128, ge=0)
     retry_after_seconds: int = Field(2, ge=1)
-    # Layer statistics are computed by threads beside the forward; at most this many bytes of
-    # layer outputs may wait for them (past it the forward summarizes inline; 0 = always inline).
-    statistics_waiting_bytes: int = Field(32 * 1024 * 1024, ge=0)
+    # Layer statistics may be computed by threads beside the forward, with at most this many
+    # bytes of layer outputs waiting for them (past it the forward summarizes inline). Off (0)
+    # by default: on 2 cores it measured slower end to end (bench/analyze.py, http-threads);
+    # try it where a lone request has cores to spare.
+    statistics_waiting_bytes: int = Field(0, ge=0)
 
     # Optional: freed blocks this large go straight back to the OS (glibc mallopt). Off (0) by
     # default: analyses no longer keep their maps, so glibc's own policy no longer balloons

@@ -10,6 +10,9 @@ alike (EfficientNet-Lite0 by default, one torch thread as the server runs):
   http-64k   the same against a second server that returns freed blocks of 64 KiB and more to
              the OS at once (CONVLENS_MMAP_THRESHOLD_BYTES=65536, the old default), to decide
              that setting by measurement
+  http-threads the same against a third server that summarizes layers on threads beside the
+             forward (CONVLENS_STATISTICS_WAITING_BYTES=32 MiB), to decide that setting by
+             measurement
   layer      opening a layer of that fresh analysis (GET one channel of --layer), vs
   to-layer   an in-process forward that stops at that layer
 Then RSS of both servers after 100 distinct analyses.
@@ -82,7 +85,7 @@ def main() -> int:
     torch.set_num_threads(threads)
     registry = ModelRegistry.from_specs(REPO_ROOT / "models", torch.device("cpu"))
     model = registry.get(args.model)
-    uploads = iter(photo_variants(4 + 2 * args.rounds + 2 * args.distinct))
+    uploads = iter(photo_variants(4 + 3 * args.rounds + 2 * args.distinct))
     inputs = to_model_input(decode_image(next(uploads), 10**9), model.spec.preprocess)
     batch = inputs.unsqueeze(0)
 
@@ -91,16 +94,21 @@ def main() -> int:
             model.module(batch)
 
     samples: dict[str, list[float]] = {
-        name: [] for name in ("bare", "analyze", "http", "http-64k", "layer", "to-layer")
+        name: []
+        for name in ("bare", "analyze", "http", "http-64k", "http-threads", "layer", "to-layer")
     }
     load_before = os.getloadavg()
     with (
         tempfile.TemporaryDirectory() as data_a,
         tempfile.TemporaryDirectory() as data_b,
+        tempfile.TemporaryDirectory() as data_c,
         running_server_process({"CONVLENS_DATA_DIR": data_a}) as server,
         running_server_process(
             {"CONVLENS_DATA_DIR": data_b, "CONVLENS_MMAP_THRESHOLD_BYTES": "65536"}
         ) as threshold,
+        running_server_process(
+            {"CONVLENS_DATA_DIR": data_c, "CONVLENS_STATISTICS_WAITING_BYTES": str(32 * 1024**2)}
+        ) as threaded,
         httpx.Client(timeout=120) as http,
     ):
         url = f"/api/v1/models/{args.model}/analyze"
@@ -117,6 +125,7 @@ def main() -> int:
                 analyze(model, inputs),
                 post(server.base_url, data),
                 post(threshold.base_url, data),
+                post(threaded.base_url, data),
             )
         for _ in range(args.rounds):
             samples["bare"].append(timed(bare))
@@ -125,6 +134,7 @@ def main() -> int:
             analysis_id = post(server.base_url, next(uploads))
             samples["http"].append(time.perf_counter() - started)
             samples["http-64k"].append(timed(post, threshold.base_url, next(uploads)))
+            samples["http-threads"].append(timed(post, threaded.base_url, next(uploads)))
             channel = (
                 f"{server.base_url}/api/v1/analyses/{analysis_id}/layers/{args.layer}/channels/0"
             )
@@ -152,7 +162,8 @@ def main() -> int:
     lines += [
         "",
         f"- HTTP analyze ÷ bare forward: **{median['http'] / median['bare']:.2f}×** (goal ≤ 1.5×);"
-        f" with the 64 KiB mmap threshold {median['http-64k'] / median['bare']:.2f}×",
+        f" with the 64 KiB mmap threshold {median['http-64k'] / median['bare']:.2f}×;"
+        f" statistics on threads beside the forward {median['http-threads'] / median['bare']:.2f}×",
         f"- in-process analyze ÷ bare forward: **{median['analyze'] / median['bare']:.2f}×**",
         f"- opening `{args.layer}` over HTTP ÷ an in-process forward up to it: "
         f"**{median['layer'] / median['to-layer']:.2f}×**",

@@ -146,22 +146,45 @@ async def repeat_analysis(base: str, upload: bytes, rounds: int) -> list[float]:
 
 
 def peak_rss_mib(pid: int) -> list[int]:
-    """Peak resident memory (VmHWM) of the server's workers: its children, else itself."""
-    children = []
+    """Peak resident memory (VmHWM) of the server's workers: its children, else itself. Decode
+    workers (small interpreters without torch, see `decode_peaks_mib`) are not workers."""
+    children = [
+        child
+        for child, cmdline in _children(pid)
+        if b"resource_tracker" not in cmdline and b"decode_worker" not in cmdline
+    ]
+    return [_peak_mib(worker) for worker in children or [pid]]
+
+
+def decode_peaks_mib(pid: int) -> list[int]:
+    """Peak resident memory of the decode worker processes below the server."""
+    workers = [pid, *(child for child, _ in _children(pid))]
+    return [
+        _peak_mib(child)
+        for worker in workers
+        for child, cmdline in _children(worker)
+        if b"decode_worker" in cmdline
+    ]
+
+
+def _children(pid: int) -> list[tuple[int, bytes]]:
+    found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            helper = b"resource_tracker" in (stat.parent / "cmdline").read_bytes()
+            cmdline = (stat.parent / "cmdline").read_bytes()
         except OSError:  # the process ended while we looked
             continue
-        if parent == pid and not helper:
-            children.append(int(stat.parent.name))
-    peaks = []
-    for worker in children or [pid]:
-        for line in Path(f"/proc/{worker}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                peaks.append(int(line.split()[1]) // 1024)
-    return peaks
+        if parent == pid:
+            found.append((int(stat.parent.name), cmdline))
+    return found
+
+
+def _peak_mib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return 0
 
 
 def ms(values: list[float], q: float) -> str:
@@ -229,7 +252,11 @@ def main() -> int:
                     print("\n".join(lines[-len(tally.latencies) - 1 :]), flush=True)
                 if workers == 1:
                     repeat = asyncio.run(repeat_analysis(base, uploads[1], args.repeats))
-                memory.append(f"{label}: {' + '.join(map(str, peak_rss_mib(server.pid)))} MiB")
+                decoders = decode_peaks_mib(server.pid)
+                memory.append(
+                    f"{label}: {' + '.join(map(str, peak_rss_mib(server.pid)))} MiB"
+                    f" (and {len(decoders)} decode workers, {max(decoders, default=0)} MiB at most)"
+                )
     summary = (
         f"Repeat analysis of the same photo (cached, {args.repeats} sequential POSTs of a "
         f"{len(uploads[1]) // 1024} kB JPEG): p50 {statistics.median(repeat) * 1000:.1f} ms, "

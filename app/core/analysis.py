@@ -89,16 +89,20 @@ def _summarize_off_thread(outputs: torch.Tensor) -> torch.Tensor:
         return summarize(outputs)
 
 
-WAITING_BYTES = 32 * 1024 * 1024
-"""Layer outputs one forward may leave waiting for a statistics thread (Lite0's layers at 224²
-total 79 MB; its largest single output is 1.6 MB)."""
+WAITING_BYTES = 0
+"""Layer outputs one forward may leave waiting for a statistics thread by default: none, every
+layer is summarized on the forward's own thread. Measured side by side (bench/analyze.py, Lite0,
+one torch thread, 2 cores): HTTP analyze 2.26× and 2.37× a bare forward inline against 2.53×
+and 2.56× with 32 MiB allowed to wait (the upload's client, decode worker and event loop use
+the other core); in-process alone on a quiet box the threads once gave 1.33× against 1.65×.
+Lite0's layers at 224² total 79 MB; its largest single output is 1.6 MB."""
 
 _STATISTICS_THREADS = ThreadPoolExecutor(
     max_workers=os.cpu_count() or 1, thread_name_prefix="layer-statistics"
 )
-"""Where CPU layers are summarized while the forward runs on: the reductions release the GIL,
-so a forward on one torch thread is not kept waiting by them when a core is free (measured on
-Lite0, one thread: analyze 1.63× a bare forward summarizing inline, 1.3–1.4× here)."""
+"""Where CPU layers are summarized while the forward runs on, when ``waiting_bytes`` allows:
+the reductions release the GIL, so on a machine with cores to spare a forward on one torch
+thread is not kept waiting by them (no thread starts until the first value is handed over)."""
 
 
 class _StatisticsSink:

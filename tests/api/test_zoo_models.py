@@ -345,7 +345,7 @@ def test_statistics_summarized_beside_the_forward_equal_those_of_copied_maps(
     full = analysis.analyze(model, image, keep=[layer.name for layer in model.layers])
     expected = analysis.layer_statistics(model, full.activations)
     # all inline, some inline once 4 KiB wait, all on threads; the threads' timing varies
-    for waiting_bytes in (0, 4096, analysis.WAITING_BYTES, analysis.WAITING_BYTES):
+    for waiting_bytes in (0, 4096, 32 * 1024**2, 32 * 1024**2):
         lean = analysis.analyze_batch(model, [image], waiting_bytes=waiting_bytes)[0]
         assert lean.layers == expected
         assert lean.logits == full.logits
