@@ -21,7 +21,7 @@ from app.core.registry import ModelRegistry, select_device
 from app.paths import STATIC_DIR, TEMPLATES_DIR
 from app.services.analyses import AnalysisService
 from app.services.decoding import shared_decoder
-from app.services.inference import InferenceQueue, fix_mmap_threshold
+from app.services.inference import InferenceQueue, fix_mmap_threshold, limit_malloc_arenas
 from app.services.record_store import RecordStore
 from app.services.sessions import SessionHub, SessionLimits
 from app.services.shared_records import SharedRecords, redis_client
@@ -30,6 +30,8 @@ from app.services.shared_records import SharedRecords, redis_client
 def create_app(settings: Settings | None = None, registry: ModelRegistry | None = None) -> FastAPI:
     """Build the application; `registry` lets tests share already-loaded models."""
     settings = settings or get_settings()
+    if settings.malloc_arenas:
+        limit_malloc_arenas(settings.malloc_arenas)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
