@@ -108,12 +108,12 @@ thread is not kept waiting by them (no thread starts until the first value is ha
 class _StatisticsSink:
     """Sink that summarizes each visible layer's output as the forward produces it.
 
-    On the CPU each summary is computed by `_STATISTICS_THREADS` beside the forward; a value a
-    later in-place op overwrites is copied first (the program knows which), every other one is
-    read where it lies. The values waiting for a thread are bounded by `waiting_bytes`: past it
-    (a busy machine, no core free) the forward summarizes the value itself, while it is still
-    warm in its cache. Nothing layer-sized is kept (except the layers named in ``keep``): a
-    layer's maps are recomputed from the analysis's stored input when somebody opens it.
+    The forward summarizes each value itself, while it is still warm in its cache, unless
+    ``waiting_bytes`` lets CPU values wait for `_STATISTICS_THREADS` (at most that many bytes at
+    once): then a value a later in-place op overwrites is copied first (the program knows which),
+    every other one is read where it lies. Nothing layer-sized is kept (except the layers named
+    in ``keep``): a layer's maps are recomputed from the analysis's stored input when somebody
+    opens it.
     """
 
     def __init__(self, program: LayerProgram, keep: set[str], waiting_bytes: int) -> None:
