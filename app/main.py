@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None, registry: ModelRegistry | None 
                 atlas_bytes=settings.atlas_cache_bytes,
                 shared=shared,
                 statistics_waiting_bytes=settings.statistics_waiting_bytes,
+                frontier_bytes=settings.frontier_cache_bytes,
             )
             app.state.sessions = SessionHub(SessionLimits.from_settings(settings), redis)
             tasks = await stack.enter_async_context(anyio.create_task_group())

@@ -16,11 +16,7 @@ from typing import Any, Self
 import torch
 from torch import Tensor
 
-from app.core.layer_program import LayerProgram
-
-
-class _StopForward(Exception):
-    """Raised by the sink to end the forward once the last wanted value was recorded."""
+from app.core.layer_program import Frontier, LayerProgram, StopForward
 
 
 class ActivationCapture:
@@ -101,13 +97,13 @@ class ActivationCapture:
         for name in inputs or ():
             self.inputs[name] = kept
         if self._stop_early and len(self._seen) == self._wanted:
-            raise _StopForward
+            raise StopForward
 
     def run(self, batch: Tensor) -> Any:
         """Forward ``batch``; returns the model output, or None if stopped early."""
         try:
             return self.program.run(batch, self._sink)
-        except _StopForward:
+        except StopForward:
             return None
 
 
@@ -116,6 +112,20 @@ def capture_layers(program: LayerProgram, batch: Tensor, names: list[str]) -> di
     with torch.inference_mode(), ActivationCapture(program, names, stop_early=True) as capture:
         capture.run(batch)
     return capture.activations
+
+
+def capture_resuming(
+    program: LayerProgram, batch: Tensor, names: list[str], start: Frontier | None
+) -> tuple[dict[str, Tensor], Frontier | None]:
+    """`capture_layers`, begun at ``start`` (where an earlier capture of the same input stopped)
+    when every named layer comes after it, else at the input; also returns where it stopped."""
+    capture = ActivationCapture(program, names, stop_early=True)
+    positions = [program.tap_position(program.by_name[name].point) for name in names]
+    if start is not None and any(p is None or p < start.position for p in positions):
+        start = None
+    with torch.inference_mode():
+        stopped = program.run_until_stopped(batch, capture._sink, start)
+    return capture.activations, stopped
 
 
 def capture_points(
@@ -129,8 +139,8 @@ def capture_points(
         if point in wanted and point not in found:
             found[point] = value.detach().clone()  # callers may apply ops to them again
             if len(found) == len(wanted):
-                raise _StopForward
+                raise StopForward
 
-    with torch.inference_mode(), contextlib.suppress(_StopForward):
+    with torch.inference_mode(), contextlib.suppress(StopForward):
         program.run(batch, sink)
     return found

@@ -16,6 +16,7 @@ Names: a module layer is its dotted module name (``layer1.0.bn1``; a module call
 level just ``relu``), a block (a custom module with children) is its module name.
 """
 
+import contextlib
 import threading
 import weakref
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from torch import Tensor, fx, nn
+from torch.utils._pytree import tree_leaves, tree_map
 
 from app.core.layer_kinds import OUT_OF_PLACE, POSITIONAL, layer_kind, nodes_in, op_name
 
@@ -75,6 +77,75 @@ class ProgramLayer:
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)
 
 
+class StopForward(Exception):
+    """Raised by a sink to end the forward once it has what it wants."""
+
+
+@dataclass(frozen=True)
+class Frontier:
+    """Where a forward that a sink stopped was: ``position`` is the graph node it stopped in (a
+    tap), ``values`` the values computed before it and read at or after it, by node name."""
+
+    position: int
+    values: dict[str, Any]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(
+            leaf.numel() * leaf.element_size()
+            for leaf in tree_leaves(self.values)
+            if isinstance(leaf, Tensor)
+        )
+
+
+class _Resuming(fx.Interpreter):
+    """Runs a traced program node by node, so that it can stop at a tap and start again there."""
+
+    def __init__(self, module: fx.GraphModule) -> None:
+        super().__init__(module)
+        self.nodes = list(module.graph.nodes)
+        self.position = {node: index for index, node in enumerate(self.nodes)}
+        self.current: fx.Node | None = None
+
+    def run_node(self, node: fx.Node) -> Any:
+        self.current = node
+        return super().run_node(node)
+
+    def env_at(self, frontier: Frontier) -> dict[fx.Node, Any]:
+        """The environment to start at ``frontier``: a copy of each value still to be read (so no
+        in-place op of this run reaches the stored ones), nothing for the values already dead."""
+        return {
+            node: tree_map(_copy, frontier.values[node.name])
+            if node.name in frontier.values
+            else None
+            for node in self.nodes[: frontier.position]
+        }
+
+    def frontier(self) -> Frontier | None:
+        """The values live where this run stopped; None when two of them share memory (a copy of
+        each would no longer see the other's in-place changes)."""
+        if self.current is None:
+            return None
+        here = self.position[self.current]
+        values = {
+            node.name: self.env[node]
+            for node in self.nodes[:here]
+            if any(self.position[user] >= here for user in node.users)
+        }
+        storages = [
+            leaf.untyped_storage().data_ptr()
+            for leaf in tree_leaves(values)
+            if isinstance(leaf, Tensor)
+        ]
+        if len(set(storages)) != len(storages):
+            return None
+        return Frontier(here, values)
+
+
+def _copy(value: Any) -> Any:
+    return value.clone() if isinstance(value, Tensor) else value
+
+
 _local = threading.local()
 
 
@@ -108,6 +179,7 @@ class LayerProgram:
         self._graph_module = runner if isinstance(runner, fx.GraphModule) else None
         # Point → the fx node that computes it (traced programs only).
         self._nodes: dict[int, fx.Node] = {}
+        self._tap_positions: dict[int, int] | None = None
         self.by_name = {layer.name: layer for layer in layers}
         # The traced graph without taps (None for hooks): graph analyses use it instead of
         # tracing again while a server runs forwards.
@@ -220,6 +292,48 @@ class LayerProgram:
             return self._runner(batch)
         finally:
             _local.sink = previous
+
+    def tap_position(self, point: int) -> int | None:
+        """The index in the traced graph of the node that first taps ``point`` (None: hooked)."""
+        if self._graph_module is None:
+            return None
+        if self._tap_positions is None:
+            positions: dict[int, int] = {}
+            for index, node in enumerate(self._graph_module.graph.nodes):
+                if node.op == "call_function" and node.target is _tap:
+                    positions.setdefault(node.args[0], index)  # type: ignore[arg-type]
+            self._tap_positions = positions
+        return self._tap_positions.get(point)
+
+    def run_until_stopped(
+        self, batch: Tensor, sink: Sink, start: Frontier | None = None
+    ) -> Frontier | None:
+        """Forward ``batch`` until ``sink`` raises `StopForward`; returns where it stopped.
+
+        A traced program runs node by node (an fx Interpreter, ~3 ms more for Lite0's 446 nodes)
+        and, given ``start`` (a frontier of the same input), begins there instead of at the input:
+        a later layer of an analysis costs only the layers between. Every value is computed by the
+        same op on the same operands as in ``run``, so the results are the same to the bit.
+        Returns None when the forward ran to its end, or for a hooked program (which always
+        starts at the input).
+        """
+        if self._graph_module is None:
+            with contextlib.suppress(StopForward):
+                self.run(batch, sink)
+            return None
+        interpreter = _Resuming(self._graph_module)
+        previous = getattr(_local, "sink", None)
+        _local.sink = sink
+        try:
+            if start is None:
+                interpreter.run(batch)
+            else:
+                interpreter.run(initial_env=interpreter.env_at(start))
+        except StopForward:
+            return interpreter.frontier()
+        finally:
+            _local.sink = previous
+        return None
 
 
 def _hooked_program(model: nn.Module, reason: str) -> LayerProgram:

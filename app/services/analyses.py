@@ -25,10 +25,11 @@ from app.core.analysis import (
     WAITING_BYTES,
     AnalysisResult,
     analyze_batch,
-    recompute_activations,
+    resume_activations,
 )
 from app.core.cache import ByteLRU
 from app.core.encode import Atlas, feature_map_atlas, png_bytes
+from app.core.layer_program import Frontier
 from app.core.preprocess import PreprocessSpec, decode_image, denormalize, to_model_input
 from app.core.registry import LoadedModel, ModelRegistry
 from app.core.unit_math import UnitMath, explain_unit
@@ -71,6 +72,7 @@ class AnalysisService:
         atlas_bytes: int,
         shared: SharedRecords | RecordStore | None = None,
         statistics_waiting_bytes: int = WAITING_BYTES,
+        frontier_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.registry = registry
         self.statistics_waiting_bytes = statistics_waiting_bytes
@@ -83,6 +85,8 @@ class AnalysisService:
             atlas_bytes, lambda a: len(a.png) + 16 * len(a.minimums)
         )
         self.inputs: ByteLRU[bytes] = ByteLRU(atlas_bytes // 8, len)
+        # Where each analysis's last layer recompute stopped: the next, deeper one starts there.
+        self.frontiers: ByteLRU[Frontier] = ByteLRU(frontier_bytes, lambda f: f.nbytes)
         self._inflight: dict[str, anyio.Event] = {}
         self._pending: dict[tuple[int, str, str], anyio.Event] = {}
 
@@ -198,7 +202,12 @@ class AnalysisService:
 
         async def recompute() -> torch.Tensor:
             model = self.model_of(record)
-            maps = await self.queue.run(recompute_activations, model, record.input, [layer])
+            start = self.frontiers.get(record.analysis_id)
+            maps, stopped = await self.queue.run(
+                resume_activations, model, record.input, [layer], start
+            )
+            if stopped is not None:
+                self.frontiers.put(record.analysis_id, stopped)
             return maps[layer]
 
         return await self._once(self.activations, (record.analysis_id, layer), recompute)

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import fx, nn
 
-from app.core.capture import ActivationCapture, capture_layers
+from app.core.capture import ActivationCapture, capture_layers, capture_resuming
 from app.core.layer_program import LayerProgram
 from app.core.registry import describe_layers
 from tests.zoo import ZOO
@@ -118,6 +118,30 @@ def test_a_stop_early_recompute_equals_the_full_capture(model_id: str) -> None:
             continue  # a branch this input does not take
         again = capture_layers(program, batch, [layer.name])[layer.name]
         assert torch.equal(again, capture.activations[layer.name]), layer.name
+
+
+@pytest.mark.parametrize("model_id", ZOO_IDS)
+def test_a_recompute_resumed_where_the_last_one_stopped_is_exact(model_id: str) -> None:
+    """Layers opened in order of depth, each begun at the previous one's frontier, equal a capture
+    from the input to the bit; so does a second start at the same frontier (in-place ops of the
+    first, as in ResNet and DenseNet, never reach the stored values), and an earlier layer (which
+    starts at the input again). The hooked model always starts at the input."""
+    _, program, batch = build(model_id)
+    names = [layer.name for layer in program.layers]
+    chosen = [names[index] for index in range(0, len(names), max(1, len(names) // 7))]
+    frontier = None
+    for name in [*chosen, chosen[1]]:
+        again = frontier
+        resumed, frontier = capture_resuming(program, batch, [name], frontier)
+        fresh = capture_layers(program, batch, [name])
+        if name not in fresh:
+            assert name not in resumed  # a branch this input does not take
+            continue
+        assert torch.equal(resumed[name], fresh[name]), name
+        if again is not None:
+            twice, _ = capture_resuming(program, batch, [name], again)
+            assert torch.equal(twice[name], fresh[name]), name
+        assert (frontier is None) == (program.method == "hooks")
 
 
 def test_in_place_ops_are_seen_and_only_their_victims_copied() -> None:

@@ -131,3 +131,24 @@ async def test_a_layer_is_computed_once_for_concurrent_readers_and_alone(
     assert len(service.activations) == 1
     single = analyze(model, record.input, keep=["_blocks.4"])
     assert torch.equal(maps[0], single.activations["_blocks.4"])
+
+
+async def test_a_deeper_layer_starts_where_the_last_recompute_stopped(
+    registry: ModelRegistry,
+) -> None:
+    """Opening `_blocks.2` keeps where that forward stopped; `_blocks.9` then runs only the layers
+    in between, and both maps equal a forward from the input."""
+    service = service_for(registry, InferenceQueue(concurrency=1, max_waiting=8))
+    model = registry.get("efficientnet-lite0")
+    record, _ = await service.analyze(model, sample_photo("chelsea.png"))
+    assert service.frontiers.get(record.analysis_id) is None
+    early = await service.activation(record, "_blocks.2")
+    stopped = service.frontiers.get(record.analysis_id)
+    assert stopped is not None
+    assert stopped.position == model.program.tap_position(model.program.by_name["_blocks.2"].point)
+    late = await service.activation(record, "_blocks.9")
+    deeper = service.frontiers.get(record.analysis_id)
+    assert deeper is not None and deeper.position > stopped.position
+    full = analyze(model, record.input, keep=["_blocks.2", "_blocks.9"])
+    assert torch.equal(early, full.activations["_blocks.2"])
+    assert torch.equal(late, full.activations["_blocks.9"])
