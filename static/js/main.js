@@ -182,8 +182,11 @@ async function openChannel(channel) {
 }
 
 let explainTimer = 0;
-function onUnit(y, x) {
+// `view` is the layer and channel the unit belongs to: a pointer event on the previous map, handled
+// after another layer was opened, must not send that map's (y, x) to the new layer.
+function onUnit(y, x, view) {
   if (!state.analysis) return; // a channel view finishing after the results were cleared
+  if (view.layer !== state.layer || view.channel !== state.channel) return;
   state.unit = { y, x };
   announceView();
   clearTimeout(explainTimer);

@@ -68,7 +68,7 @@ export function mountChannelPanel({ onUnit }) {
     state.valueLine.title = String(value);
     Object.assign(state.valueLine.dataset, { y: unit.y, x: unit.x, value: String(value) });
     state.rfText.textContent = drawReceptiveField(state.inputCanvas, state.inputImage, layer, box, card.input);
-    if (announce) onUnit(unit.y, unit.x);
+    if (announce) onUnit(unit.y, unit.x, { layer: layer.name, channel });
   }
 
   function moveUnit(y, x, options) {
