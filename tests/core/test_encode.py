@@ -1,9 +1,11 @@
 """Atlas encoding: grid arithmetic, per-channel scaling, tile placement and the PNG bytes."""
 
+import io
 import warnings
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from app.core.encode import (
     AtlasLayout,
@@ -126,12 +128,28 @@ def test_tile_places_rgb_tiles() -> None:
     np.testing.assert_array_equal(canvas[2], blue[0])
 
 
-@pytest.mark.parametrize(("shape", "mode"), [((3, 5), "L"), ((4, 2, 3), "RGB")])
+@pytest.mark.parametrize(
+    ("shape", "mode"),
+    [((3, 5), "L"), ((4, 2, 3), "RGB"), ((3, 2, 4), "RGBA"), ((1, 1), "L"), ((257, 300, 3), "RGB")],
+)
 def test_png_bytes_round_trip(shape: tuple[int, ...], mode: str) -> None:
     pixels = np.random.default_rng(3).integers(0, 256, size=shape, dtype=np.uint8)
-    image = decode_png(png_bytes(pixels))
-    assert image.mode == mode
+    data = png_bytes(pixels)
+    image = decode_png(data)
+    assert image.mode == mode and image.size == (shape[1], shape[0])
     np.testing.assert_array_equal(np.asarray(image), pixels)
+    Image.open(io.BytesIO(data)).verify()  # every chunk's CRC and the stream's end
+
+
+def test_png_bytes_of_a_non_contiguous_view() -> None:
+    pixels = np.arange(48, dtype=np.uint8).reshape(6, 8)[::2, 1::3]
+    np.testing.assert_array_equal(np.asarray(decode_png(png_bytes(pixels))), pixels)
+
+
+@pytest.mark.parametrize("pixels", [np.zeros((2, 2), np.float32), np.zeros((2, 2, 2), np.uint8)])
+def test_png_bytes_refuses_what_it_cannot_write(pixels: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="png_bytes takes"):
+        png_bytes(pixels)
 
 
 def test_feature_map_atlas_of_spatial_maps() -> None:
