@@ -1,7 +1,7 @@
 """A full server is waited for, not reported: the page honours Retry-After and tries again itself.
 
 A real server with one inference slot and no waiting room answers 503 + Retry-After to any upload
-that arrives while a forward runs. Four Python clients keep it busy with fresh noise images while
+that arrives while a forward runs. Six Python clients keep it busy with fresh noise images while
 the page uploads; the page must say it is waiting ("the class is busy — trying again in N s") and,
 once the crowd is gone, end with predictions without anyone pressing again.
 """
@@ -24,8 +24,18 @@ from tests.conftest import SKIMAGE_DATA
 
 pytestmark = pytest.mark.browser
 
-PHOTOS = ["chelsea.png", "coffee.png", "astronaut.png", "chelsea.png"]
-CROWD = 4
+PHOTOS = [
+    "chelsea.png",
+    "coffee.png",
+    "astronaut.png",
+    "rocket.jpg",
+    "motorcycle_left.png",
+    "hubble_deep_field.jpg",
+    "retina.jpg",
+    "motorcycle_right.png",
+]
+"""Distinct colour photos: one the server has analyzed already would come from its cache."""
+CROWD = 6
 WAITING = re.compile(r"^The class is busy — trying again in \d+ s \(no need to press again\)\.$")
 
 
