@@ -106,6 +106,16 @@ class ActivationCapture:
         except StopForward:
             return None
 
+    def run_from(self, batch: Tensor, start: Frontier | None) -> Frontier | None:
+        """Forward ``batch`` until everything wanted is recorded (``stop_early``), begun at
+        ``start`` (where an earlier run on the same input stopped) when every wanted value is
+        tapped after it, else at the input; returns where this run stopped."""
+        wanted = [*self._outputs, *self._inputs]
+        positions = [self.program.tap_position(point) for point in wanted]
+        if start is not None and any(p is None or p < start.position for p in positions):
+            start = None
+        return self.program.run_until_stopped(batch, self._sink, start)
+
 
 def capture_layers(program: LayerProgram, batch: Tensor, names: list[str]) -> dict[str, Tensor]:
     """The named layers' outputs for ``batch``, running the forward only as far as needed."""
@@ -120,11 +130,8 @@ def capture_resuming(
     """`capture_layers`, begun at ``start`` (where an earlier capture of the same input stopped)
     when every named layer comes after it, else at the input; also returns where it stopped."""
     capture = ActivationCapture(program, names, stop_early=True)
-    positions = [program.tap_position(program.by_name[name].point) for name in names]
-    if start is not None and any(p is None or p < start.position for p in positions):
-        start = None
     with torch.inference_mode():
-        stopped = program.run_until_stopped(batch, capture._sink, start)
+        stopped = capture.run_from(batch, start)
     return capture.activations, stopped
 
 
