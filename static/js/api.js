@@ -12,9 +12,16 @@ export class ApiError extends Error {
   }
 }
 
+// A body that is not JSON reads as null (the status tells what happened); a request aborted while
+// its body arrives stays an abort, never an empty success.
 async function json(response) {
   let body = null;
-  try { body = await response.json(); } catch { body = null; }
+  try {
+    body = await response.json();
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    body = null;
+  }
   if (!response.ok) {
     throw new ApiError(response.status, body, Number(response.headers.get("retry-after")) || 0);
   }
