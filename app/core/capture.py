@@ -9,7 +9,7 @@ thread that runs the capture is seen: the server runs several forwards of one mo
 """
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -106,14 +106,16 @@ class ActivationCapture:
         except StopForward:
             return None
 
-    def run_from(self, batch: Tensor, start: Frontier | None) -> Frontier | None:
-        """Forward ``batch`` until everything wanted is recorded (``stop_early``), begun at
-        ``start`` (where an earlier run on the same input stopped) when every wanted value is
-        tapped after it, else at the input; returns where this run stopped."""
+    def run_from(self, batch: Tensor, starts: Sequence[Frontier] = ()) -> Frontier | None:
+        """Forward ``batch`` until everything wanted is recorded (``stop_early``), begun at the
+        deepest of ``starts`` (where earlier runs on the same input stopped) that every wanted
+        value is tapped after, else at the input; returns where this run stopped."""
         wanted = [*self._outputs, *self._inputs]
-        positions = [self.program.tap_position(point) for point in wanted]
-        if start is not None and any(p is None or p < start.position for p in positions):
-            start = None
+        positions = [p for point in wanted if (p := self.program.tap_position(point)) is not None]
+        start = None
+        if starts and len(positions) == len(wanted):  # a hooked value: always from the input
+            usable = [frontier for frontier in starts if frontier.position <= min(positions)]
+            start = max(usable, key=lambda frontier: frontier.position, default=None)
         return self.program.run_until_stopped(batch, self._sink, start)
 
 
@@ -125,13 +127,14 @@ def capture_layers(program: LayerProgram, batch: Tensor, names: list[str]) -> di
 
 
 def capture_resuming(
-    program: LayerProgram, batch: Tensor, names: list[str], start: Frontier | None
+    program: LayerProgram, batch: Tensor, names: list[str], starts: Sequence[Frontier] = ()
 ) -> tuple[dict[str, Tensor], Frontier | None]:
-    """`capture_layers`, begun at ``start`` (where an earlier capture of the same input stopped)
-    when every named layer comes after it, else at the input; also returns where it stopped."""
+    """`capture_layers`, begun at the deepest of ``starts`` (where earlier captures of the same
+    input stopped) that comes before every named layer, else at the input; also returns where
+    it stopped."""
     capture = ActivationCapture(program, names, stop_early=True)
     with torch.inference_mode():
-        stopped = capture.run_from(batch, start)
+        stopped = capture.run_from(batch, starts)
     return capture.activations, stopped
 
 

@@ -58,6 +58,20 @@ def tensor_bytes(tensor: torch.Tensor) -> int:
     return tensor.numel() * tensor.element_size()
 
 
+FRONTIERS_PER_ANALYSIS = 8
+"""Frontiers kept per analysis. Students who uploaded the same photo share one analysis and open
+its layers each at their own depth: with one frontier, each one's next layer mostly came before
+the frontier another had just left, and started at the input again."""
+
+
+def with_frontier(
+    kept: tuple[Frontier, ...], new: Frontier, limit: int = FRONTIERS_PER_ANALYSIS
+) -> tuple[Frontier, ...]:
+    """``kept`` plus ``new`` (replacing one at the same position), the ``limit`` most recent."""
+    others = tuple(frontier for frontier in kept if frontier.position != new.position)
+    return (*others, new)[-limit:]
+
+
 class AnalysisService:
     """Owns the caches; every CPU-heavy step goes through the inference queue."""
 
@@ -85,8 +99,11 @@ class AnalysisService:
             atlas_bytes, lambda a: len(a.png) + 16 * len(a.minimums)
         )
         self.inputs: ByteLRU[bytes] = ByteLRU(atlas_bytes // 8, len)
-        # Where each analysis's last layer recompute stopped: the next, deeper one starts there.
-        self.frontiers: ByteLRU[Frontier] = ByteLRU(frontier_bytes, lambda f: f.nbytes)
+        # Where each analysis's last few layer recomputes stopped (most recent last): the next
+        # one starts at the deepest of them before its layer.
+        self.frontiers: ByteLRU[tuple[Frontier, ...]] = ByteLRU(
+            frontier_bytes, lambda kept: sum(frontier.nbytes for frontier in kept)
+        )
         self._inflight: dict[str, anyio.Event] = {}
         self._pending: dict[tuple[int, str, str], anyio.Event] = {}
 
@@ -202,12 +219,13 @@ class AnalysisService:
 
         async def recompute() -> torch.Tensor:
             model = self.model_of(record)
-            start = self.frontiers.get(record.analysis_id)
+            starts = self.frontiers.get(record.analysis_id) or ()
             maps, stopped = await self.queue.run(
-                resume_activations, model, record.input, [layer], start
+                resume_activations, model, record.input, [layer], starts
             )
             if stopped is not None:
-                self.frontiers.put(record.analysis_id, stopped)
+                kept = self.frontiers.get(record.analysis_id) or ()
+                self.frontiers.put(record.analysis_id, with_frontier(kept, stopped))
             return maps[layer]
 
         return await self._once(self.activations, (record.analysis_id, layer), recompute)

@@ -132,14 +132,14 @@ def test_a_recompute_resumed_where_the_last_one_stopped_is_exact(model_id: str) 
     frontier = None
     for name in [*chosen, chosen[1]]:
         again = frontier
-        resumed, frontier = capture_resuming(program, batch, [name], frontier)
+        resumed, frontier = capture_resuming(program, batch, [name], [frontier] if frontier else [])
         fresh = capture_layers(program, batch, [name])
         if name not in fresh:
             assert name not in resumed  # a branch this input does not take
             continue
         assert torch.equal(resumed[name], fresh[name]), name
         if again is not None:
-            twice, _ = capture_resuming(program, batch, [name], again)
+            twice, _ = capture_resuming(program, batch, [name], [again])
             assert torch.equal(twice[name], fresh[name]), name
         assert (frontier is None) == (program.method == "hooks")
 

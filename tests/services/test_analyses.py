@@ -6,12 +6,14 @@ import torch
 
 from app.core.analysis import analyze
 from app.core.cache import ByteLRU
+from app.core.layer_program import Frontier
 from app.core.registry import ModelRegistry
 from app.services.analyses import (
     AnalysisNotFoundError,
     AnalysisService,
     model_input,
     tensor_bytes,
+    with_frontier,
 )
 from app.services.inference import InferenceQueue
 from tests.conftest import sample_photo
@@ -143,12 +145,50 @@ async def test_a_deeper_layer_starts_where_the_last_recompute_stopped(
     record, _ = await service.analyze(model, sample_photo("chelsea.png"))
     assert service.frontiers.get(record.analysis_id) is None
     early = await service.activation(record, "_blocks.2")
-    stopped = service.frontiers.get(record.analysis_id)
-    assert stopped is not None
+    (stopped,) = service.frontiers.get(record.analysis_id) or ()
     assert stopped.position == model.program.tap_position(model.program.by_name["_blocks.2"].point)
     late = await service.activation(record, "_blocks.9")
-    deeper = service.frontiers.get(record.analysis_id)
-    assert deeper is not None and deeper.position > stopped.position
+    kept = service.frontiers.get(record.analysis_id) or ()
+    assert kept[0].position == stopped.position
+    assert kept[-1].position > stopped.position
     full = analyze(model, record.input, keep=["_blocks.2", "_blocks.9"])
     assert torch.equal(early, full.activations["_blocks.2"])
     assert torch.equal(late, full.activations["_blocks.9"])
+
+
+async def test_students_sharing_an_analysis_each_resume_at_their_own_depth(
+    registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A opens `_blocks.2`, B (same photo) `_blocks.9`, then A `_blocks.5`: A's second forward
+    starts where A's first stopped, not at the input (with one frontier per analysis it started
+    at the input, B's being past `_blocks.5`), and its maps equal a forward from the input."""
+    service = service_for(registry, InferenceQueue(concurrency=1, max_waiting=8))
+    model = registry.get("efficientnet-lite0")
+    record, _ = await service.analyze(model, sample_photo("coffee.png"))
+    program = model.program
+    started_at: list[int | None] = []
+    run_until_stopped = program.run_until_stopped
+
+    def watched(batch: torch.Tensor, sink, start=None):  # type: ignore[no-untyped-def]
+        started_at.append(None if start is None else start.position)
+        return run_until_stopped(batch, sink, start)
+
+    monkeypatch.setattr(program, "run_until_stopped", watched)
+    layers = ("_blocks.2", "_blocks.9", "_blocks.5")
+    for layer in layers:
+        await service.activation(record, layer)
+    tap = {name: program.tap_position(program.by_name[name].point) for name in layers}
+    assert started_at == [None, tap["_blocks.2"], tap["_blocks.2"]]
+    kept = service.frontiers.get(record.analysis_id) or ()
+    assert [frontier.position for frontier in kept] == [tap[name] for name in layers]
+    full = analyze(model, record.input, keep=["_blocks.5"])
+    assert torch.equal(await service.activation(record, "_blocks.5"), full.activations["_blocks.5"])
+
+
+def test_an_analysis_keeps_its_most_recent_frontiers_one_per_position() -> None:
+    """`with_frontier`: a new frontier replaces one at the same position; the oldest go first."""
+    kept: tuple[Frontier, ...] = ()
+    for position in (5, 9, 2, 9, 7):
+        kept = with_frontier(kept, Frontier(position, {"at": torch.tensor([position])}), limit=3)
+    assert [frontier.position for frontier in kept] == [2, 9, 7]
+    assert kept[1].values["at"].item() == 9
