@@ -73,25 +73,29 @@ async def sweep_forever(board: JobBoard) -> None:
         board.sweep()
 
 
-def get_attribution(request: Request) -> AttributionResources:
+async def get_attribution(request: Request) -> AttributionResources:
     return request.app.state.attribution
 
 
-def get_job_board(request: Request) -> JobBoard:
+async def get_job_board(request: Request) -> JobBoard:
     return request.app.state.attribution_jobs
 
 
-def client_of(request: Request) -> str:
+def client_address(request: Request) -> str:
     """The client's address: jobs are limited per address (a class behind NAT shares one)."""
     return request.client.host if request.client else ""
 
 
-def same_site_writer(request: Request) -> str:
+async def client_of(request: Request) -> str:
+    return client_address(request)
+
+
+async def same_site_writer(request: Request) -> str:
     """The client starting or cancelling work, refused (403) when another site's page sent it."""
     sender = foreign_origin(request.scope, request.app.state.settings.cors_origins)
     if sender is not None:
         raise ApiError(403, "foreign_origin", f"requests from {sender} may not start or stop work")
-    return client_of(request)
+    return client_address(request)
 
 
 AttributionDep = Annotated[AttributionResources, Depends(get_attribution)]

@@ -58,7 +58,7 @@ def conditional_headers(request: Request, model: LoadedModel, max_age: int) -> d
     return headers
 
 
-def analysis_cache(
+async def analysis_cache(
     request: Request,
     response: Response,
     record: AnalysisDep,
@@ -71,7 +71,7 @@ def analysis_cache(
     return headers
 
 
-def model_cache(
+async def model_cache(
     request: Request, response: Response, model: ModelDep, settings: SettingsDep
 ) -> dict[str, str]:
     """Validators for a response derived from a model's weights alone (filters)."""

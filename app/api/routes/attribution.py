@@ -125,7 +125,7 @@ async def grad_cam_map(
     return await run_queued(request, compute)
 
 
-def saliency_work(
+async def saliency_work(
     record: AnalysisDep,
     service: ServiceDep,
     settings: SettingsDep,
@@ -185,7 +185,7 @@ def occlusion_fill(model: LoadedModel) -> float:
     return model.spec.occlusion_fill
 
 
-def occlusion_work(
+async def occlusion_work(
     record: AnalysisDep,
     service: ServiceDep,
     class_index: ClassQuery = None,

@@ -67,7 +67,7 @@ def checked_channel(layer: LayerInfo, channel: int) -> int:
     return channel
 
 
-def feature_vis_options(
+async def feature_vis_options(
     settings: SettingsDep, steps: StepsQuery = FeatureVisOptions.steps
 ) -> FeatureVisOptions:
     if steps > settings.feature_vis_max_steps:
@@ -269,7 +269,7 @@ def bank_out(bank: FilterBank, correlation: float, url: str) -> FilterBankOut:
     )
 
 
-def first_conv_or_422(model: ModelDep) -> str:
+async def first_conv_or_422(model: ModelDep) -> str:
     try:
         return first_conv_layer(model)
     except ValueError as error:

@@ -95,7 +95,7 @@ PLAYGROUND_THREADS = BoundedThreads("convlens-playground", concurrency=2, max_wa
 (3×32×32 input, eight 11×11 filters, 512 steps) takes 0.3–1 s, peaks at +49 MiB and answers 9 MB."""
 
 
-def playground_threads() -> BoundedThreads:
+async def playground_threads() -> BoundedThreads:
     """The threads playground work runs on (a dependency, so tests can hand it others)."""
     return PLAYGROUND_THREADS
 

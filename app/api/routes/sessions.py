@@ -32,7 +32,7 @@ from app.services.sessions import (
 )
 
 
-def refuse_foreign_writes(request: Request, settings: SettingsDep) -> None:
+async def refuse_foreign_writes(request: Request, settings: SettingsDep) -> None:
     """403 for a write sent by another site's page (`CONVLENS_CORS_ORIGINS` are trusted)."""
     if request.method in SAFE_METHODS:
         return
@@ -53,11 +53,11 @@ SSE_RETRY_MS = 3000
 """How long a follower's browser waits before reconnecting a closed stream."""
 
 
-def get_sessions(request: Request) -> SessionHub:
+async def get_sessions(request: Request) -> SessionHub:
     return request.app.state.sessions
 
 
-def require_presenter_key(
+async def require_presenter_key(
     settings: SettingsDep,
     key: Annotated[str | None, Header(alias="X-Presenter-Key", max_length=256)] = None,
 ) -> None:
