@@ -67,7 +67,16 @@ def summarize(outputs: torch.Tensor) -> torch.Tensor:
     Whole-tensor reductions per image (much faster than reducing along a dim on CPU). On the
     CPU zeros are counted by numpy (a third of ``torch.count_nonzero``'s time) and the numbers
     come back as one small tensor; on a device they stay there (no synchronization per layer).
+    A channels-last (B, C, H, W) value is read as the (B, H, W, C) tensor it is in memory
+    (contiguous per image): Lite0's analysis forward on a channels-last model cost 1.41× a bare
+    contiguous forward that way against 2.17× reading the strided (C, H, W) views.
     """
+    if (
+        outputs.dim() == 4
+        and not outputs.is_contiguous()
+        and outputs.is_contiguous(memory_format=torch.channels_last)
+    ):
+        outputs = outputs.permute(0, 2, 3, 1)
     if outputs.is_cpu:
         rows = []
         for item in outputs:
@@ -193,7 +202,7 @@ def analyze_batch(
     Each layer is summarized as it runs (``waiting_bytes``: see `_StatisticsSink`); only the
     layers named in ``keep`` keep their maps.
     """
-    batch = torch.stack(inputs).to(model.device)
+    batch = model.batch(torch.stack(inputs))
     sink = _StatisticsSink(model.program, set(keep), waiting_bytes)
     with torch.inference_mode():
         logits = model.program.run(batch, sink)
@@ -206,7 +215,8 @@ def analyze_batch(
             predictions=top_predictions(logits[i], model.labels, top_k),
             layers=_stats(model, sink, rows, i),
             activations={
-                name: sink.kept[point][i].clone().cpu() for name, point in point_of.items()
+                name: sink.kept[point][i].clone(memory_format=torch.contiguous_format).cpu()
+                for name, point in point_of.items()
             },
         )
         for i in range(len(inputs))
@@ -237,10 +247,12 @@ def layer_statistics(model: LoadedModel, activations: dict[str, torch.Tensor]) -
 def recompute_activations(
     model: LoadedModel, inputs: torch.Tensor, layer_names: list[str]
 ) -> dict[str, torch.Tensor]:
-    """Re-run the forward only as far as the named layers (after the cache evicted them)."""
-    batch = inputs.unsqueeze(0).to(model.device)
-    captured = capture_layers(model.program, batch, layer_names)
-    return {name: tensor[0].cpu() for name, tensor in captured.items()}
+    """Re-run the forward only as far as the named layers (after the cache evicted them).
+
+    The maps come back contiguous (C, H, W) whatever the model's memory format.
+    """
+    captured = capture_layers(model.program, model.batch(inputs.unsqueeze(0)), layer_names)
+    return {name: tensor[0].cpu().contiguous() for name, tensor in captured.items()}
 
 
 def resume_activations(
@@ -252,6 +264,6 @@ def resume_activations(
     A student opening ten layers of Lite0 in order costs 95 ms of forwards instead of 401 ms
     (each from the input), with every map the same to the bit.
     """
-    batch = inputs.unsqueeze(0).to(model.device)
+    batch = model.batch(inputs.unsqueeze(0))
     captured, stopped = capture_resuming(model.program, batch, layer_names, starts)
-    return {name: tensor[0].cpu() for name, tensor in captured.items()}, stopped
+    return {name: tensor[0].cpu().contiguous() for name, tensor in captured.items()}, stopped

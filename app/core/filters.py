@@ -76,7 +76,7 @@ def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
 
 def filter_bank(name: str, conv: nn.Conv2d) -> FilterBank:
     """Weights, hyper-parameters and the atlas of one conv layer."""
-    weight = conv.weight.detach().float().cpu().numpy()
+    weight = conv.weight.detach().float().cpu().contiguous().numpy()
     rgb = weight.shape[1] == 3 and conv.groups == 1
     padding = conv.padding if isinstance(conv.padding, str) else _pair(conv.padding)
     return FilterBank(
@@ -99,7 +99,7 @@ def conv_modules(model: nn.Module) -> dict[str, nn.Conv2d]:
 
 def filter_values(conv: nn.Conv2d, out_channel: int) -> tuple[np.ndarray, float | None]:
     """Exact weights (I/groups, kh, kw) and bias of one output filter."""
-    weight = conv.weight.detach()[out_channel].float().cpu().numpy()
+    weight = conv.weight.detach()[out_channel].float().cpu().contiguous().numpy()
     bias = None if conv.bias is None else float(conv.bias.detach()[out_channel])
     return weight, bias
 

@@ -129,7 +129,7 @@ def check_model(path: Path, device: torch.device) -> list[ModelCheck]:
             continue
         model = result.model
         generator = torch.Generator().manual_seed(0)
-        batch = torch.randn((1, *model.input_shape), generator=generator).to(device)
+        batch = model.batch(torch.randn((1, *model.input_shape), generator=generator))
         result.layers = check_layers(model, batch)
         for check in result.layers:
             if not check.ok:

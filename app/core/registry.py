@@ -57,7 +57,8 @@ class LoadedModel:
     """A model ready for inference, with its labels and layer table.
 
     ``weights_sha256`` is the digest of the weight bytes actually loaded (the spec's sha256 when it
-    gives one): caches and shipped precomputations are keyed by it.
+    gives one): caches and shipped precomputations are keyed by it. ``memory_format`` is how the
+    module's conv weights and every batch it is fed are laid out (`memory_format_for`).
     """
 
     spec: ModelSpec
@@ -67,6 +68,7 @@ class LoadedModel:
     layers: list[LayerInfo]
     weights_sha256: str
     program: LayerProgram
+    memory_format: torch.memory_format = torch.contiguous_format
     layer_index: dict[str, LayerInfo] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -83,6 +85,10 @@ class LoadedModel:
         if info is None or info.module is None:
             return None
         return self.module.get_submodule(info.module)
+
+    def batch(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) images on the model's device, in its memory format."""
+        return images.to(self.device, memory_format=self.memory_format)
 
     @property
     def num_classes(self) -> int:
@@ -102,6 +108,21 @@ def select_device(preference: str) -> torch.device:
     if preference in ("cuda", "auto") and torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
+
+
+def memory_format_for(module: nn.Module) -> torch.memory_format:
+    """Channels-last for a model with 2-d convs, else contiguous.
+
+    Measured side by side (one thread, medians of interleaved rounds, ÷ the contiguous forward
+    alone): forward alone Lite0 0.90×, Lite1 0.96×, LeNet-5 on 28² 0.89×; `analyze_batch` Lite0
+    1.40× against 1.56×, Lite1 1.50× against 1.70×, LeNet-5 2.52× against 2.90×; a resumed layer
+    recompute Lite0 0.45× against 0.46×, Lite1 0.46× against 0.52×. No model measured slower, so
+    a rule instead of timing forwards at load (converting the weights takes ~3 ms). A contiguous
+    batch gives the same numbers to the bit (the first conv converts it); `LoadedModel.batch`
+    saves that copy.
+    """
+    has_conv = any(isinstance(child, nn.Conv2d) for child in module.modules())
+    return torch.channels_last if has_conv else torch.contiguous_format
 
 
 def sha256_hex(data: bytes) -> str:
@@ -304,7 +325,8 @@ def build_model(
         raise _problem(spec, "weights", f"do not fit the architecture: {error}") from error
     if not any(True for _ in module.parameters()):
         raise _problem(spec, "entry_point", "the model has no parameters")
-    module.eval().requires_grad_(False).to(device)
+    memory_format = memory_format_for(module)
+    module.eval().requires_grad_(False).to(device, memory_format=memory_format)
     labels = read_labels(spec)
     p = spec.preprocess
     shape = (p.channels, p.height, p.width)
@@ -332,6 +354,7 @@ def build_model(
         layers=layers,
         weights_sha256=digest,
         program=program,
+        memory_format=memory_format,
     )
 
 

@@ -242,7 +242,7 @@ class AnalysisService:
         """``view(program, batch, layer, *unit)`` on this analysis's input, in the queue: a unit's
         arithmetic, its im2col row, its folded batch norm."""
         model = self.model_of(record)
-        batch = record.input.unsqueeze(0).to(model.device)
+        batch = model.batch(record.input.unsqueeze(0))
         return await self.queue.run(view, model.program, batch, layer, *unit)
 
     async def atlas(self, record: AnalysisRecord, layer: str) -> Atlas:

@@ -16,8 +16,8 @@ from app.core.analysis import (
     top_predictions,
 )
 from app.core.model_spec import parse_spec
-from app.core.registry import LoadedModel, build_model
-from tests.helpers import TINY_CLASSES, tiny_cnn, tiny_inputs
+from app.core.registry import LoadedModel, ModelRegistry, build_model
+from tests.helpers import TINY_CLASSES, assert_same_statistics, tiny_cnn, tiny_inputs
 
 LABELS = ["zero", "one", "two", "three", "four"]
 
@@ -81,7 +81,7 @@ def test_statistics_at_the_tap_equal_statistics_of_the_kept_maps(model: LoadedMo
     lean = analyze(model, x)
     assert lean.activations == {}
     full = analyze(model, x, keep=every_layer(model))
-    assert lean.layers == layer_statistics(model, full.activations)
+    assert_same_statistics(lean.layers, layer_statistics(model, full.activations))
     assert lean.logits == full.logits
 
 
@@ -130,7 +130,7 @@ def test_analyze_batch_equals_single_analyses(model: LoadedModel) -> None:
             direct = model.module(x.unsqueeze(0))[0].tolist()
         np.testing.assert_allclose(alone.logits, direct, rtol=0, atol=0)
         assert together.predictions == top_predictions(torch.tensor(together.logits), LABELS)
-        assert together.layers == layer_statistics(model, together.activations)
+        assert_same_statistics(together.layers, layer_statistics(model, together.activations))
 
 
 def test_batched_activations_are_independent_copies(model: LoadedModel) -> None:
@@ -150,6 +150,7 @@ def test_single_analysis_has_per_image_shapes(model: LoadedModel) -> None:
     for layer in model.layers:
         tensor = result.activations[layer.name]
         assert tuple(tensor.shape) == layer.output_shape
+        assert tensor.is_contiguous()
         assert tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size()
 
 
@@ -159,7 +160,48 @@ def test_recompute_activations_equals_the_analysis(model: LoadedModel) -> None:
     every = recompute_activations(model, x, [layer.name for layer in model.layers])
     assert list(every) == list(analysed)
     for name, tensor in every.items():
+        assert tensor.is_contiguous()
         torch.testing.assert_close(tensor, analysed[name], rtol=0, atol=0)
     early = recompute_activations(model, x, ["features.3"])
     assert list(early) == ["features.3"]
     torch.testing.assert_close(early["features.3"], analysed["features.3"], rtol=0, atol=0)
+
+
+def test_every_bundled_model_runs_channels_last(registry: ModelRegistry) -> None:
+    """Each has 2-d convs: weights and batches channels-last (measured faster, memory_format_for);
+    a contiguous batch gives the same logits to the bit (the first conv converts it)."""
+    for bundled in registry:
+        assert bundled.memory_format == torch.channels_last, bundled.spec.id
+        first_conv = next(m for m in bundled.module.modules() if isinstance(m, torch.nn.Conv2d))
+        assert first_conv.weight.is_contiguous(memory_format=torch.channels_last)
+        x = torch.randn((2, *bundled.input_shape), generator=torch.Generator().manual_seed(3))
+        batch = bundled.batch(x)
+        assert batch.is_contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            assert torch.equal(bundled.module(batch), bundled.module(x))
+
+
+def test_channels_last_maps_come_back_contiguous_with_their_statistics(
+    registry: ModelRegistry,
+) -> None:
+    """Lite0's maps are channels-last at the taps; kept and recomputed maps are contiguous
+    (C, H, W), and the taps' statistics equal those of the maps (the sum to float32 rounding)."""
+    lite0 = registry.get("efficientnet-lite0")
+    assert lite0 is not None
+    x = torch.randn(lite0.input_shape, generator=torch.Generator().manual_seed(5))
+    names = ["_conv_stem", "_blocks.3._depthwise_conv", "_blocks.9", "_conv_head"]
+    lean = analyze(lite0, x)
+    full = analyze(lite0, x, keep=names)
+    again = recompute_activations(lite0, x, names)
+    for name in names:
+        assert full.activations[name].is_contiguous(), name
+        assert again[name].is_contiguous(), name
+        assert tuple(again[name].shape) == lite0.layer_index[name].output_shape
+        assert torch.equal(again[name], full.activations[name]), name
+    tapped = [stats for stats in lean.layers if stats.name in names]
+    assert_same_statistics(tapped, layer_statistics(lite0, full.activations))
+    stem = full.activations["_conv_stem"].double().numpy()
+    (stem_stats,) = [stats for stats in lean.layers if stats.name == "_conv_stem"]
+    assert (stem_stats.min, stem_stats.max) == (stem.min(), stem.max())
+    assert stem_stats.zero_fraction == np.count_nonzero(stem == 0) / stem.size
+    assert stem_stats.mean == pytest.approx(stem.mean(), rel=1e-6)

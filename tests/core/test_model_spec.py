@@ -153,9 +153,11 @@ def user_model(
 
 
 def assert_same_predictions(model_spec: Path, reference: nn.Module) -> None:
-    """The spec's model analyses a fixed input exactly as a direct forward of the reference."""
+    """The spec's model analyses a fixed input exactly as a direct forward of the reference
+    laid out like it (channels-last when it has 2-d convs)."""
     (spec,) = read_specs([model_spec])
     model = load_model(spec, CPU)
+    reference.to(memory_format=model.memory_format)
     inputs = torch.randn(3, 8, 8, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         logits = reference(inputs.unsqueeze(0))[0]
@@ -369,6 +371,8 @@ def test_two_folders_with_a_model_py_each_are_two_models(tmp_path: Path) -> None
     assert type(conv.module).__module__ != type(pooled.module).__module__
     assert [layer.name for layer in conv.layers] == ["conv", "relu", "pool", "flatten", "fc"]
     assert [layer.name for layer in pooled.layers] == ["pool", "flatten", "fc"]
+    assert conv.memory_format == torch.channels_last  # it has a 2-d conv
+    assert pooled.memory_format == torch.contiguous_format
     assert_same_predictions(conv_spec, conv_reference)
     assert_same_predictions(pooled_spec, pooled_reference)
 
@@ -420,4 +424,5 @@ def test_a_registry_from_specs_serves_a_user_model(tmp_path: Path) -> None:
     assert model.weights_sha256 == hashlib.sha256(weights).hexdigest()
     inputs = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
+        reference.to(memory_format=model.memory_format)
         assert torch.equal(model.module(inputs), reference(inputs))

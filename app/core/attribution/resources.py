@@ -65,6 +65,7 @@ def render_feature_vis(
 def private_copy(model: LoadedModel) -> nn.Module:
     """A separate trained instance for long jobs, with a program like the served model's."""
     copy = trained_copy(model.module, architecture_factory(model))
+    copy.to(memory_format=model.memory_format)
     program_of(copy, like=model.program)
     return copy
 
@@ -108,6 +109,7 @@ class AttributionResources:
 
         def build() -> nn.Module:
             twin = random_init_copy(architecture_factory(model), RANDOM_SEED, model.device)
+            twin.to(memory_format=model.memory_format)
             program_of(twin, like=model.program)
             return twin
 

@@ -214,7 +214,7 @@ def write_digit_top_patches(model: LoadedModel, data_dir: Path, out_path: Path) 
     split = load_digits(data_dir)
     pixels = np.rint(split.test_images * 255.0).astype(np.uint8)
     images = torch.from_numpy(split.test_images).unsqueeze(1)
-    inputs = normalize(images, model.spec.preprocess).to(model.device)
+    inputs = model.batch(normalize(images, model.spec.preprocess))
     fields = {
         layer.name: layer.receptive_field.rf
         for layer in model.layers
