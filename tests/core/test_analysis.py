@@ -12,7 +12,9 @@ from app.core.analysis import (
     analyze,
     analyze_batch,
     layer_statistics,
+    read_summaries,
     recompute_activations,
+    summarize,
     top_predictions,
 )
 from app.core.model_spec import parse_spec
@@ -205,3 +207,24 @@ def test_channels_last_maps_come_back_contiguous_with_their_statistics(
     assert (stem_stats.min, stem_stats.max) == (stem.min(), stem.max())
     assert stem_stats.zero_fraction == np.count_nonzero(stem == 0) / stem.size
     assert stem_stats.mean == pytest.approx(stem.mean(), rel=1e-6)
+
+
+def test_summaries_are_read_in_one_go_to_the_exact_numbers() -> None:
+    """Rows of (min, max, sum, zeros) per image, in order, for several layers read together; a
+    channels-last batch is summarized like its contiguous copy."""
+    first = torch.tensor([[[0.0, 1.5], [-2.0, 0.0]], [[3.0, 0.0], [0.0, 0.0]]])
+    second = torch.tensor([[0.25, 0.0, -0.5]])
+    maps = torch.arange(-4.0, 4.0).reshape(1, 2, 2, 2)
+    rows = read_summaries(
+        [
+            summarize(first),
+            summarize(second),
+            summarize(maps.contiguous(memory_format=torch.channels_last)),
+        ]
+    )
+    assert rows == [
+        [[-2.0, 1.5, -0.5, 2.0], [0.0, 3.0, 3.0, 3.0]],
+        [[-0.5, 0.25, -0.25, 1.0]],
+        [[-4.0, 3.0, -4.0, 1.0]],
+    ]
+    assert read_summaries([]) == []
