@@ -25,6 +25,10 @@ ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]*")
 ENTRY_POINT_PATTERN = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 INPUT_KINDS = ("photo", "digit")
+MEMORY_FORMATS = ("contiguous", "channels_last")
+"""How a model's conv weights and every batch it runs on are laid out. Contiguous (the default)
+gives a user's model the very numbers its own code gives; channels-last is faster on CPU for the
+bundled models (see `app.core.registry.LoadedModel.memory_format`) but rounds differently."""
 LANGUAGES = ("en", "zh")
 
 
@@ -76,6 +80,7 @@ class ModelSpec:
     occlusion_fill: float = 0.5
     top_patches: Path | None = None
     translations: dict[str, dict[str, str]] = field(default_factory=dict)
+    memory_format: Literal["contiguous", "channels_last"] = "contiguous"
 
     @property
     def folder(self) -> Path:
@@ -210,6 +215,7 @@ _TOP_LEVEL = {
     "preprocess",
     "display",
     "i18n",
+    "memory_format",
 }
 _TABLE_KEYS = {
     "input": {"kind", "channels", "height", "width"},
@@ -276,6 +282,9 @@ def parse_spec(data: dict[str, Any], path: Path) -> ModelSpec:
         raise _fail(path, "display.occlusion_fill", "must be a pixel value between 0 and 1")
     card = _get(data, "card", str, path, "", None)
     top_patches = _get(display, "top_patches", str, path, "display.", None)
+    memory_format = _get(data, "memory_format", str, path, "", "contiguous")
+    if memory_format not in MEMORY_FORMATS:
+        raise _fail(path, "memory_format", f"must be one of {', '.join(MEMORY_FORMATS)}")
     return ModelSpec(
         id=model_id,
         name=_get(data, "name", str, path, ""),
@@ -294,6 +303,7 @@ def parse_spec(data: dict[str, Any], path: Path) -> ModelSpec:
         occlusion_fill=float(fill),
         top_patches=(path.parent / top_patches).resolve() if top_patches else None,
         translations=_translations(data, path),
+        memory_format=memory_format,
     )
 
 

@@ -58,7 +58,7 @@ class LoadedModel:
 
     ``weights_sha256`` is the digest of the weight bytes actually loaded (the spec's sha256 when it
     gives one): caches and shipped precomputations are keyed by it. ``memory_format`` is how the
-    module's conv weights and every batch it is fed are laid out (`memory_format_for`).
+    module's conv weights and every batch it is fed are laid out (the spec's, `MEMORY_FORMATS`).
     """
 
     spec: ModelSpec
@@ -110,19 +110,18 @@ def select_device(preference: str) -> torch.device:
     return torch.device("cpu")
 
 
-def memory_format_for(module: nn.Module) -> torch.memory_format:
-    """Channels-last for a model with 2-d convs, else contiguous.
+MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+"""A spec's ``memory_format``, as torch names it.
 
-    Measured side by side (one thread, medians of interleaved rounds, ÷ the contiguous forward
-    alone): forward alone Lite0 0.90×, Lite1 0.96×, LeNet-5 on 28² 0.89×; `analyze_batch` Lite0
-    1.40× against 1.56×, Lite1 1.50× against 1.70×, LeNet-5 2.52× against 2.90×; a resumed layer
-    recompute Lite0 0.45× against 0.46×, Lite1 0.46× against 0.52×. No model measured slower, so
-    a rule instead of timing forwards at load (converting the weights takes ~3 ms). A contiguous
-    batch gives the same numbers to the bit (the first conv converts it); `LoadedModel.batch`
-    saves that copy.
-    """
-    has_conv = any(isinstance(child, nn.Conv2d) for child in module.modules())
-    return torch.channels_last if has_conv else torch.contiguous_format
+Channels-last, measured side by side (one thread, medians of interleaved rounds, ÷ the contiguous
+forward alone): forward alone Lite0 0.90×, Lite1 0.96×, LeNet-5 on 28² 0.89×; `analyze_batch`
+Lite0 1.40× against 1.56×, Lite1 1.50× against 1.70×, LeNet-5 2.52× against 2.90×; a resumed
+layer recompute Lite0 0.45× against 0.46×, Lite1 0.46× against 0.52×. So the bundled specs ask
+for it. It is not the default: its sums round differently (logits within ~1e-6), and a user's
+model should give the numbers its own code gives unless its spec asks otherwise. A contiguous
+batch gives the same numbers to the bit (the first conv converts it); `LoadedModel.batch` saves
+that copy.
+"""
 
 
 def sha256_hex(data: bytes) -> str:
@@ -325,7 +324,7 @@ def build_model(
         raise _problem(spec, "weights", f"do not fit the architecture: {error}") from error
     if not any(True for _ in module.parameters()):
         raise _problem(spec, "entry_point", "the model has no parameters")
-    memory_format = memory_format_for(module)
+    memory_format = MEMORY_FORMATS[spec.memory_format]
     module.eval().requires_grad_(False).to(device, memory_format=memory_format)
     labels = read_labels(spec)
     p = spec.preprocess

@@ -170,8 +170,8 @@ def test_recompute_activations_equals_the_analysis(model: LoadedModel) -> None:
 
 
 def test_every_bundled_model_runs_channels_last(registry: ModelRegistry) -> None:
-    """Each has 2-d convs: weights and batches channels-last (measured faster, memory_format_for);
-    a contiguous batch gives the same logits to the bit (the first conv converts it)."""
+    """Each spec asks for channels-last (measured faster, registry.MEMORY_FORMATS): weights and
+    batches in it, and a contiguous batch gives the same logits to the bit."""
     for bundled in registry:
         assert bundled.memory_format == torch.channels_last, bundled.spec.id
         first_conv = next(m for m in bundled.module.modules() if isinstance(m, torch.nn.Conv2d))

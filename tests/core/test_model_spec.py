@@ -153,11 +153,9 @@ def user_model(
 
 
 def assert_same_predictions(model_spec: Path, reference: nn.Module) -> None:
-    """The spec's model analyses a fixed input exactly as a direct forward of the reference
-    laid out like it (channels-last when it has 2-d convs)."""
+    """The spec's model analyses a fixed input exactly as a direct forward of the reference."""
     (spec,) = read_specs([model_spec])
     model = load_model(spec, CPU)
-    reference.to(memory_format=model.memory_format)
     inputs = torch.randn(3, 8, 8, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         logits = reference(inputs.unsqueeze(0))[0]
@@ -201,6 +199,7 @@ def test_the_lenet_spec_parses_to_exact_fields() -> None:
         occlusion_fill=0.0,
         top_patches=MODELS / "lenet5-mnist-top-patches.json",
         translations=text["i18n"],
+        memory_format="channels_last",
     )
 
 
@@ -236,6 +235,7 @@ def test_the_efficientnet_spec_parses_to_exact_fields() -> None:
         source=MODELS / "efficientnet-lite0.toml",
         card="../docs/models/efficientnet-lite0.md",
         translations=text["i18n"],
+        memory_format="channels_last",
     )
     assert spec.text("name", "zh") == "EfficientNet-Lite0 · ImageNet（1000 类）"
     assert spec.text("name", "fr") == spec.name  # no translation: English
@@ -283,6 +283,7 @@ MISTAKES = {
     "sha256 upper case": ({"sha256": "A" * 64}, "sha256"),
     "sha256 short": ({"sha256": "0" * 63}, "sha256"),
     "input kind": ({"input.kind": "sketch"}, "input.kind"),
+    "memory format": ({"memory_format": "nhwc"}, "memory_format"),
 }
 
 
@@ -320,6 +321,25 @@ def test_a_user_model_predicts_exactly_like_its_module(tmp_path: Path, suffix: s
     path_before = list(sys.path)
     assert_same_predictions(path, reference)
     assert sys.path == path_before
+
+
+def test_a_user_model_runs_contiguous_unless_its_spec_asks_for_channels_last(
+    tmp_path: Path,
+) -> None:
+    """By default a user's model keeps its own layout, so it gives its module's numbers to the
+    bit; ``memory_format = "channels_last"`` lays out its weights and batches that way, and it then
+    gives the numbers of its module laid out the same way."""
+    plain_spec, plain_reference = user_model(tmp_path / "plain")
+    (plain,) = read_specs([plain_spec])
+    assert load_model(plain, CPU).memory_format == torch.contiguous_format
+    assert_same_predictions(plain_spec, plain_reference)
+    fast_spec, fast_reference = user_model(tmp_path / "fast", memory_format="channels_last")
+    (fast,) = read_specs([fast_spec])
+    model = load_model(fast, CPU)
+    assert model.memory_format == torch.channels_last
+    conv = next(m for m in model.module.modules() if isinstance(m, nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert_same_predictions(fast_spec, fast_reference.to(memory_format=torch.channels_last))
 
 
 @pytest.mark.parametrize(
@@ -371,8 +391,6 @@ def test_two_folders_with_a_model_py_each_are_two_models(tmp_path: Path) -> None
     assert type(conv.module).__module__ != type(pooled.module).__module__
     assert [layer.name for layer in conv.layers] == ["conv", "relu", "pool", "flatten", "fc"]
     assert [layer.name for layer in pooled.layers] == ["pool", "flatten", "fc"]
-    assert conv.memory_format == torch.channels_last  # it has a 2-d conv
-    assert pooled.memory_format == torch.contiguous_format
     assert_same_predictions(conv_spec, conv_reference)
     assert_same_predictions(pooled_spec, pooled_reference)
 
@@ -424,5 +442,4 @@ def test_a_registry_from_specs_serves_a_user_model(tmp_path: Path) -> None:
     assert model.weights_sha256 == hashlib.sha256(weights).hexdigest()
     inputs = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        reference.to(memory_format=model.memory_format)
         assert torch.equal(model.module(inputs), reference(inputs))
