@@ -2,7 +2,9 @@
 
 Measured side by side in one run, interleaved round by round so machine noise hits every variant
 alike (EfficientNet-Lite0 by default, one torch thread as the server runs):
-  bare       torch.inference_mode() forward of the preprocessed photo, in this process
+  bare       torch.inference_mode() forward of the preprocessed photo, in this process, by the
+             model as its code builds it (contiguous: a copy of the served module, which its
+             spec may lay out channels-last)
   analyze    core.analyze: the same forward through the layer program, every layer summarized
   http       POST /analyze of a photo the server has never seen (one pixel differs each round)
              to a real uvicorn server on loopback: upload, decode, resize, forward, statistics,
@@ -23,6 +25,7 @@ Run: `.venv/bin/python bench/analyze.py [--rounds 15] [--write docs/benchmarks.m
 """
 
 import argparse
+import copy
 import io
 import os
 import statistics
@@ -97,9 +100,11 @@ def main() -> int:
     inputs = to_model_input(decode_image(next(uploads), 10**9), model.spec.preprocess)
     batch = inputs.unsqueeze(0)
 
+    plain = copy.deepcopy(model.module).to(memory_format=torch.contiguous_format)
+
     def bare() -> None:
         with torch.inference_mode():
-            model.module(batch)
+            plain(batch)
 
     samples: dict[str, list[float]] = {
         name: []
