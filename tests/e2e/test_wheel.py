@@ -100,7 +100,9 @@ def installed_env(outside: Path) -> dict[str, str]:
         for key, value in os.environ.items()
         if not key.startswith("CONVLENS_") and key != "PYTHONPATH"
     }
-    return {**env, "XDG_CACHE_HOME": str(outside / "cache")}  # never the developer's cache
+    # Never the developer's cache or data: records an older version left in ~/.local/share
+    # were served instead of a fresh analysis.
+    return {**env, "XDG_CACHE_HOME": str(outside / "cache"), "XDG_DATA_HOME": str(outside / "data")}
 
 
 @pytest.fixture(scope="module")
