@@ -86,7 +86,7 @@ class AnalysisService:
         atlas_bytes: int,
         shared: SharedRecords | RecordStore | None = None,
         statistics_waiting_bytes: int = WAITING_BYTES,
-        frontier_bytes: int = 64 * 1024 * 1024,
+        frontier_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         self.registry = registry
         self.statistics_waiting_bytes = statistics_waiting_bytes
