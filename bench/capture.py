@@ -144,7 +144,8 @@ def clone_module_outputs(module: nn.Module, batch: torch.Tensor) -> list[tuple[s
 
 
 def capture_every_layer(model: LoadedModel, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-    with torch.inference_mode(), ActivationCapture(model.program) as capture:
+    capture = ActivationCapture(model.program)
+    with torch.inference_mode():
         capture.run(batch)
     return capture.activations
 

@@ -10,8 +10,7 @@ thread that runs the capture is seen: the server runs several forwards of one mo
 
 import contextlib
 from collections.abc import Iterable, Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -31,8 +30,8 @@ class ActivationCapture:
             the network when only early layers are wanted); ``run`` then returns None.
 
     Example:
-        >>> with ActivationCapture(program) as capture:
-        ...     logits = capture.run(batch)
+        >>> capture = ActivationCapture(program)
+        >>> logits = capture.run(batch)
         >>> capture.activations["conv1"].shape
     """
 
@@ -66,17 +65,6 @@ class ActivationCapture:
         self.activations: dict[str, Tensor] = {}
         self.inputs: dict[str, Tensor] = {}
         self.order: list[str] = []
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        return None
 
     def _keep(self, point: int, value: Tensor) -> Tensor:
         value = value.detach()
@@ -121,7 +109,8 @@ class ActivationCapture:
 
 def capture_layers(program: LayerProgram, batch: Tensor, names: list[str]) -> dict[str, Tensor]:
     """The named layers' outputs for ``batch``, running the forward only as far as needed."""
-    with torch.inference_mode(), ActivationCapture(program, names, stop_early=True) as capture:
+    capture = ActivationCapture(program, names, stop_early=True)
+    with torch.inference_mode():
         capture.run(batch)
     return capture.activations
 

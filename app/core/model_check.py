@@ -93,7 +93,8 @@ def _centre(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def check_layers(model: LoadedModel, batch: torch.Tensor) -> list[LayerCheck]:
-    with torch.inference_mode(), ActivationCapture(model.program) as capture:
+    capture = ActivationCapture(model.program)
+    with torch.inference_mode():
         capture.run(batch)
     checks = []
     for layer in model.layers:

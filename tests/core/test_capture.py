@@ -103,7 +103,8 @@ def tiny(request: pytest.FixtureRequest) -> Iterator[Tiny]:
 def test_every_layer_is_exact_and_in_execution_order(tiny: Tiny) -> None:
     model, program, order = tiny
     x = tiny_inputs(2)
-    with torch.no_grad(), ActivationCapture(program) as capture:
+    capture = ActivationCapture(program)
+    with torch.no_grad():
         logits = capture.run(x)
         expected = manual_forward(model, x)
     assert capture.order == list(capture.activations) == order
@@ -173,10 +174,8 @@ def test_stop_early_records_only_the_wanted_layers_and_skips_the_rest(
     with torch.no_grad():
         expected = manual_forward(model, x)
     tripwire(model.features[3], monkeypatch)  # the first module after the last wanted layer
-    with (
-        torch.no_grad(),
-        ActivationCapture(program, ["features.2", "features.0"], stop_early=True) as c,
-    ):
+    c = ActivationCapture(program, ["features.2", "features.0"], stop_early=True)
+    with torch.no_grad():
         assert c.run(x) is None
     assert c.order == list(c.activations) == ["features.0", "features.2"]
     assert all(torch.equal(c.activations[name], expected[name]) for name in c.order)
@@ -186,7 +185,8 @@ def test_stop_early_records_only_the_wanted_layers_and_skips_the_rest(
 def test_a_subset_still_returns_the_output(tiny: Tiny, names: list[str]) -> None:
     model, program, _ = tiny
     x = tiny_inputs(1)
-    with torch.no_grad(), ActivationCapture(program, names, stop_early=not names) as capture:
+    capture = ActivationCapture(program, names, stop_early=not names)
+    with torch.no_grad():
         logits = capture.run(x)
         assert torch.equal(logits, model(x))
         expected = manual_forward(model, x)
@@ -208,8 +208,8 @@ def test_unknown_layers_are_key_errors_naming_them(tiny: Tiny) -> None:
 def test_outputs_and_inputs_are_detached(tiny: Tiny) -> None:
     _, program, order = tiny
     x = tiny_inputs(1).requires_grad_()
-    with ActivationCapture(program, inputs_of=["features.0", "classifier"]) as capture:
-        logits = capture.run(x)
+    capture = ActivationCapture(program, inputs_of=["features.0", "classifier"])
+    logits = capture.run(x)
     assert logits.grad_fn is not None
     assert list(capture.activations) == order
     assert list(capture.inputs) == ["features.0", "classifier"]
@@ -254,7 +254,8 @@ def test_a_module_called_twice(method: str) -> None:
     model = seeded(PaddedNet(), method)
     program = LayerProgram.build(model)
     x = torch.randn((2, 1, 4, 5), generator=torch.Generator().manual_seed(5))
-    with torch.no_grad(), ActivationCapture(program) as capture:
+    capture = ActivationCapture(program)
+    with torch.no_grad():
         capture.run(x)
         expected = padded_reference(model, x)
     # Each call is a layer of the fx program; the hooks fallback keeps the first call only.
@@ -273,7 +274,8 @@ def test_inputs_of_records_the_padded_tensor_a_conv_received(
     model = seeded(PaddedNet(functional_pad), method)
     program = LayerProgram.build(model)
     x = torch.randn((2, 1, 4, 5), generator=torch.Generator().manual_seed(5))
-    with torch.no_grad(), ActivationCapture(program, ["conv2"], inputs_of=["conv2"]) as capture:
+    capture = ActivationCapture(program, ["conv2"], inputs_of=["conv2"])
+    with torch.no_grad():
         capture.run(x)
         expected = padded_reference(model, x)
     assert capture.inputs["conv2"].shape == (2, 2, 5, 8)
@@ -289,7 +291,8 @@ def test_stop_early_on_an_input_ends_before_its_layer_runs(monkeypatch: pytest.M
     program = LayerProgram.build(model)
     tripwire(model.conv2, monkeypatch)
     x = torch.ones(1, 1, 3, 3)
-    with torch.no_grad(), ActivationCapture(program, [], inputs_of=["conv2"], stop_early=True) as c:
+    c = ActivationCapture(program, [], inputs_of=["conv2"], stop_early=True)
+    with torch.no_grad():
         assert c.run(x) is None
         expected = padded_reference(model, x)["padded"]
     assert list(c.inputs) == ["conv2"] and torch.equal(c.inputs["conv2"], expected)
@@ -330,7 +333,8 @@ def test_functional_ops_are_layers() -> None:
         "fc": ("linear", "fc"),
     }
     x = torch.randn((1, 3, 4, 4), generator=torch.Generator().manual_seed(2))
-    with torch.no_grad(), ActivationCapture(program) as capture:
+    capture = ActivationCapture(program)
+    with torch.no_grad():
         capture.run(x)
         x = x * 2 + 1
         cat = torch.cat([model.a(x).relu(), model.b(x).relu()], 1)
@@ -405,7 +409,8 @@ def test_exactly_the_values_a_later_in_place_op_overwrites_are_marked(
     changed = {program.points[i].node for i, (copy, kept) in at_tap.items() if not copy.equal(kept)}
     assert changed == overwritten  # what really happens in this forward: no more, no less
     assert {point.node for point in program.points if point.overwritten} == overwritten
-    with torch.no_grad(), ActivationCapture(program) as capture:
+    capture = ActivationCapture(program)
+    with torch.no_grad():
         capture.run(x)
     assert capture.activations["bn"].min() < 0 and torch.equal(capture.activations["bn"], batchnorm)
     for layer in program.layers:
@@ -422,7 +427,8 @@ def test_a_module_input_changed_by_a_dropped_in_place_result_is_what_it_received
     model = seeded(InPlaceNet("mutated view"), method)
     program = LayerProgram.build(model)
     x = torch.randn((2, 2, 3, 3), generator=torch.Generator().manual_seed(4))
-    with torch.no_grad(), ActivationCapture(program, ["bn"], inputs_of=["pool"]) as capture:
+    capture = ActivationCapture(program, ["bn"], inputs_of=["pool"])
+    with torch.no_grad():
         capture.run(x)
         batchnorm = model.bn(model.conv(x))
     assert program.method == "fx" or all(point.overwritten for point in program.points)

@@ -94,16 +94,19 @@ def test_a_forward_on_another_thread_during_a_capture_is_not_recorded(
 
     def first() -> None:
         pausing.add(threading.get_ident())
-        with torch.no_grad(), ActivationCapture(program, inputs_of=["second"]) as capture:
+        capture = ActivationCapture(program, inputs_of=["second"])
+        with torch.no_grad():
             outputs["first"] = capture.run(torch.ones(1, 2))
         results["first"] = capture
 
     def other() -> None:
         assert paused.wait(WAIT_SECONDS)
         try:
-            with torch.no_grad(), ActivationCapture(program, ["first"], stop_early=True) as early:
+            early = ActivationCapture(program, ["first"], stop_early=True)
+            with torch.no_grad():
                 outputs["early"] = early.run(torch.full((1, 2), 10.0))
-            with torch.no_grad(), ActivationCapture(program) as capture:
+            capture = ActivationCapture(program)
+            with torch.no_grad():
                 outputs["other"] = capture.run(torch.full((1, 2), 10.0))
             with torch.no_grad():
                 outputs["plain"] = program.run(torch.full((1, 2), 100.0), None)
@@ -141,7 +144,8 @@ def test_many_threads_capturing_at_once_each_get_their_own_values(method: str) -
             start.wait(WAIT_SECONDS)
             runs = seen.setdefault(value, [])
             for _ in range(30):
-                with torch.no_grad(), ActivationCapture(program) as capture:
+                capture = ActivationCapture(program)
+                with torch.no_grad():
                     capture.run(torch.full((1, 2), value))
                 assert capture.order == ["first", "second"]
                 runs.append([capture.activations["first"], capture.activations["second"]])
@@ -176,16 +180,19 @@ def test_no_hooks_but_the_fallback_s_own_and_only_while_it_runs(
         return F.linear(x, second.weight)
 
     monkeypatch.setattr(second, "forward", counting)
-    with torch.no_grad(), ActivationCapture(program) as capture:
+    capture = ActivationCapture(program)
+    with torch.no_grad():
         assert hook_count(model) == 0
         capture.run(torch.ones(1, 2))
     # The fx program is a GraphModule with taps: no hook anywhere, even during the forward.
     assert during == [0 if method == "fx" else 2] and capture.order == ["first", "second"]
     assert hook_count(model) == 0
-    with pytest.raises(RuntimeError), ActivationCapture(program) as failed:
+    failed = ActivationCapture(program)
+    with pytest.raises(RuntimeError):
         failed.run(torch.ones(1, 3))  # three features where the first layer wants two
     assert hook_count(model) == 0 and failed.activations == {}
-    with pytest.raises(ZeroDivisionError), torch.no_grad(), ActivationCapture(program) as capture:
+    capture = ActivationCapture(program)
+    with pytest.raises(ZeroDivisionError), torch.no_grad():
         capture.run(torch.ones(1, 2))
         _ = 1 / 0
     assert hook_count(model) == 0 and capture.order == ["first", "second"]

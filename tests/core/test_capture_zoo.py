@@ -77,7 +77,8 @@ def interpreted_reference(model: nn.Module, batch: torch.Tensor) -> dict[str, to
 def test_every_captured_layer_equals_independent_references(model_id: str) -> None:
     model, program, batch = build(model_id)
     assert program.method == ("fx" if ZOO[model_id].traceable else "hooks")
-    with torch.no_grad(), ActivationCapture(program) as capture:
+    capture = ActivationCapture(program)
+    with torch.no_grad():
         logits = capture.run(batch)
     with torch.no_grad():
         assert torch.equal(logits, model(batch))  # the program computes what the model does
@@ -111,7 +112,8 @@ def test_every_captured_layer_equals_independent_references(model_id: str) -> No
 @pytest.mark.parametrize("model_id", ZOO_IDS)
 def test_a_stop_early_recompute_equals_the_full_capture(model_id: str) -> None:
     _model, program, batch = build(model_id)
-    with torch.no_grad(), ActivationCapture(program) as capture:
+    capture = ActivationCapture(program)
+    with torch.no_grad():
         capture.run(batch)
     for layer in program.layers:
         if layer.name not in capture.activations:
@@ -158,7 +160,8 @@ def test_in_place_ops_are_seen_and_only_their_victims_copied() -> None:
     assert "layer1.0.bn2" not in overwritten
     assert not any(layers[name].kind == "conv" for name in overwritten)
     assert layers["layer1.0.relu_1"].module == "layer1.0.relu"  # the module's second call
-    with torch.no_grad(), ActivationCapture(program, ["bn1"]) as capture:
+    capture = ActivationCapture(program, ["bn1"])
+    with torch.no_grad():
         capture.run(batch)
     assert capture.activations["bn1"].min() < 0  # not the ReLU that ran over it
 
@@ -188,7 +191,8 @@ def test_channels_last_layers_are_shown_channels_first() -> None:
     _model, program, batch = build("zoo-convnext")
     last = [name for name, layer in program.by_name.items() if layer.point in program.channels_last]
     assert last, "ConvNeXt's LayerNorm/Linear/GELU run on (N, H, W, C)"
-    with torch.no_grad(), ActivationCapture(program) as capture:
+    capture = ActivationCapture(program)
+    with torch.no_grad():
         capture.run(batch)
     for name in last:
         value = capture.activations[name]
@@ -208,7 +212,8 @@ def test_other_threads_forwards_are_not_recorded() -> None:
 
     thread = threading.Thread(target=other)
     thread.start()
-    with torch.no_grad(), ActivationCapture(program, ["bn1"]) as capture:
+    capture = ActivationCapture(program, ["bn1"])
+    with torch.no_grad():
         barrier.wait()
         for _ in range(5):
             capture.run(batch)

@@ -135,7 +135,8 @@ def test_every_efficientnet_conv_recomputes_from_its_source() -> None:
     sources = program_sources(model)
     assert sources == {k: v for k, v in layer_inputs(model, (3, 224, 224)).items() if k in sources}
     program = LayerProgram.build(model)
-    with torch.inference_mode(), ActivationCapture(program) as capture:
+    capture = ActivationCapture(program)
+    with torch.inference_mode():
         capture.run(image)
     activations = {**capture.activations, MODEL_INPUT: image}
     convs = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}

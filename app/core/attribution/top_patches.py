@@ -113,7 +113,8 @@ def compute_top_patches(
 ) -> dict[str, LayerPatches]:
     """Top patches for each layer in ``fields`` from model ``inputs`` (N, C, H, W) and the same
     digits as uint8 ``pixels`` (N, H, W) to crop from."""
-    with torch.inference_mode(), ActivationCapture(program, list(fields)) as capture:
+    capture = ActivationCapture(program, list(fields))
+    with torch.inference_mode():
         capture.run(inputs)
     return {
         name: layer_top_patches(
