@@ -44,13 +44,33 @@ def running_server(
         yield server.base_url
 
 
-def decode_workers(pid: int) -> int:
-    """How many decode worker processes the server process `pid` runs (Linux: from /proc)."""
-    children = []
+def child_processes(pid: int) -> list[tuple[int, bytes]]:
+    """The processes `pid` started, with their command lines (Linux: from /proc)."""
+    found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        children += (task / "children").read_text(encoding="ascii").split()
-    commands = [Path(f"/proc/{child}/cmdline").read_bytes() for child in children]
-    return sum(b"app.services.decode_worker" in command for command in commands)
+        try:
+            children = (task / "children").read_text(encoding="ascii").split()
+        except OSError:  # the thread ended while we looked
+            continue
+        for child in children:
+            try:
+                found.append((int(child), Path(f"/proc/{child}/cmdline").read_bytes()))
+            except OSError:  # the process ended while we looked
+                continue
+    return found
+
+
+def decode_workers(pid: int) -> int:
+    """How many decode worker processes the server process `pid` runs."""
+    return sum(b"app.services.decode_worker" in command for _, command in child_processes(pid))
+
+
+def status_mib(pid: int, field: str) -> int:
+    """A memory field of /proc/<pid>/status (``VmRSS``, ``VmHWM``) in MiB; 0 when it has none."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) // 1024
+    return 0
 
 
 def _spawn(

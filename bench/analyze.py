@@ -44,7 +44,7 @@ from app.core.analysis import analyze
 from app.core.capture import capture_layers
 from app.core.preprocess import decode_image, to_model_input
 from app.core.registry import ModelRegistry
-from app.launch import running_server_process
+from app.launch import running_server_process, status_mib
 
 PHOTO = "chelsea.png"
 
@@ -72,13 +72,6 @@ def timed(fn, *args) -> float:
     start = time.perf_counter()
     fn(*args)
     return time.perf_counter() - start
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main() -> int:
@@ -166,7 +159,10 @@ def main() -> int:
         for _ in range(args.distinct):
             post(server.base_url, next(uploads))
             post(threshold.base_url, next(uploads))
-        rss = {"default": rss_mib(server.pid), "64k": rss_mib(threshold.pid)}
+        rss = {
+            "default": status_mib(server.pid, "VmRSS"),
+            "64k": status_mib(threshold.pid, "VmRSS"),
+        }
     load_after = os.getloadavg()
 
     median = {name: statistics.median(values) * 1000 for name, values in samples.items()}

@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from app.launch import running_redis, running_server_process
+from app.launch import child_processes, running_redis, running_server_process, status_mib
 
 SKIMAGE_PHOTOS = ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png")
 MODEL = "efficientnet-lite0"
@@ -150,41 +150,21 @@ def peak_rss_mib(pid: int) -> list[int]:
     workers (small interpreters without torch, see `decode_peaks_mib`) are not workers."""
     children = [
         child
-        for child, cmdline in _children(pid)
+        for child, cmdline in child_processes(pid)
         if b"resource_tracker" not in cmdline and b"decode_worker" not in cmdline
     ]
-    return [_peak_mib(worker) for worker in children or [pid]]
+    return [status_mib(worker, "VmHWM") for worker in children or [pid]]
 
 
 def decode_peaks_mib(pid: int) -> list[int]:
     """Peak resident memory of the decode worker processes below the server."""
-    workers = [pid, *(child for child, _ in _children(pid))]
+    workers = [pid, *(child for child, _ in child_processes(pid))]
     return [
-        _peak_mib(child)
+        status_mib(child, "VmHWM")
         for worker in workers
-        for child, cmdline in _children(worker)
+        for child, cmdline in child_processes(worker)
         if b"decode_worker" in cmdline
     ]
-
-
-def _children(pid: int) -> list[tuple[int, bytes]]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            cmdline = (stat.parent / "cmdline").read_bytes()
-        except OSError:  # the process ended while we looked
-            continue
-        if parent == pid:
-            found.append((int(stat.parent.name), cmdline))
-    return found
-
-
-def _peak_mib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) // 1024
-    return 0
 
 
 def ms(values: list[float], q: float) -> str:
