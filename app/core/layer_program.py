@@ -19,7 +19,7 @@ level just ``relu``), a block (a custom module with children) is its module name
 import contextlib
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -100,12 +100,16 @@ class Frontier:
 
 class _Plan:
     """What every resumable run of one traced graph needs, worked out once (not per run): the
-    nodes in order, where each value is read for the last time, and which values are live at a
-    position (worked out the first time a run stops there)."""
+    nodes in order, the first tap of each point, where each value is read for the last time, and
+    which values are live at a position (worked out the first time a run stops there)."""
 
     def __init__(self, graph: fx.Graph) -> None:
         self.nodes = list(graph.nodes)
         self.position = {node: index for index, node in enumerate(self.nodes)}
+        self.first_tap: dict[int, int] = {}
+        for index, node in enumerate(self.nodes):
+            if node.op == "call_function" and node.target is _tap:
+                self.first_tap.setdefault(node.args[0], index)  # type: ignore[arg-type]
         self.last_uses: dict[fx.Node, list[fx.Node]] = {}
         read_later: set[fx.Node] = set()
         for node in reversed(self.nodes):
@@ -179,6 +183,17 @@ def _copy(value: Any) -> Any:
 _local = threading.local()
 
 
+@contextlib.contextmanager
+def _sinking_into(sink: Sink | None) -> Iterator[None]:
+    """Inside the block this thread's taps hand values to ``sink`` (then to the one before)."""
+    previous = getattr(_local, "sink", None)
+    _local.sink = sink
+    try:
+        yield
+    finally:
+        _local.sink = previous
+
+
 def _tap(point: int, value: Any) -> Any:
     """Inserted after every point of a traced program: hands the value to this thread's sink."""
     sink = getattr(_local, "sink", None)
@@ -209,7 +224,6 @@ class LayerProgram:
         self._graph_module = runner if isinstance(runner, fx.GraphModule) else None
         # Point → the fx node that computes it (traced programs only).
         self._nodes: dict[int, fx.Node] = {}
-        self._tap_positions: dict[int, int] | None = None
         self._plan: _Plan | None = None
         self.by_name = {layer.name: layer for layer in layers}
         # The traced graph without taps (None for hooks): graph analyses use it instead of
@@ -317,24 +331,19 @@ class LayerProgram:
 
     def run(self, batch: Tensor, sink: Sink | None) -> Any:
         """Forward ``batch``, calling ``sink`` at each point this thread reaches."""
-        previous = getattr(_local, "sink", None)
-        _local.sink = sink
-        try:
+        with _sinking_into(sink):
             return self._runner(batch)
-        finally:
-            _local.sink = previous
+
+    def _resuming_plan(self, graph_module: fx.GraphModule) -> _Plan:
+        if self._plan is None:
+            self._plan = _Plan(graph_module.graph)
+        return self._plan
 
     def tap_position(self, point: int) -> int | None:
         """The index in the traced graph of the node that first taps ``point`` (None: hooked)."""
         if self._graph_module is None:
             return None
-        if self._tap_positions is None:
-            positions: dict[int, int] = {}
-            for index, node in enumerate(self._graph_module.graph.nodes):
-                if node.op == "call_function" and node.target is _tap:
-                    positions.setdefault(node.args[0], index)  # type: ignore[arg-type]
-            self._tap_positions = positions
-        return self._tap_positions.get(point)
+        return self._resuming_plan(self._graph_module).first_tap.get(point)
 
     def run_until_stopped(
         self, batch: Tensor, sink: Sink, start: Frontier | None = None
@@ -352,17 +361,12 @@ class LayerProgram:
             with contextlib.suppress(StopForward):
                 self.run(batch, sink)
             return None
-        if self._plan is None:
-            self._plan = _Plan(self._graph_module.graph)
-        interpreter = _Resuming(self._graph_module, self._plan)
-        previous = getattr(_local, "sink", None)
-        _local.sink = sink
-        try:
-            interpreter.resume(batch, start)
-        except StopForward:
-            return interpreter.frontier()
-        finally:
-            _local.sink = previous
+        interpreter = _Resuming(self._graph_module, self._resuming_plan(self._graph_module))
+        with _sinking_into(sink):
+            try:
+                interpreter.resume(batch, start)
+            except StopForward:
+                return interpreter.frontier()
         return None
 
 
