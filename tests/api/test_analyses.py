@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
+from app.api.schemas import AnalysisOut
 from app.core.preprocess import decode_image, to_model_input
 from tests.conftest import sample_photo
 
@@ -66,6 +67,15 @@ async def test_analysis_layers_follow_the_model_card(client: httpx.AsyncClient) 
     ]
     relu = next(layer for layer in body["layers"] if layer["name"] == "_act_stem")
     assert relu["min"] >= 0 and relu["max"] <= 6
+
+
+async def test_analysis_body_is_exactly_the_schema_encoding(client: httpx.AsyncClient) -> None:
+    """The body is written by orjson from plain data: byte for byte what pydantic writes for the
+    documented `AnalysisOut` (validated from that body), for a fresh and a stored one."""
+    response = await post_image(client, "efficientnet-lite0", sample_photo("coffee.png"))
+    again = await client.get(f"/api/v1/analyses/{response.json()['analysis_id']}")
+    for body in (response.content, again.content):
+        assert AnalysisOut.model_validate_json(body).model_dump_json().encode() == body
 
 
 async def test_repeat_upload_is_cached_with_same_id(client: httpx.AsyncClient) -> None:

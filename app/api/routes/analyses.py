@@ -18,7 +18,6 @@ from app.api.schemas import (
     AtlasOut,
     ChannelOut,
     LayerMapsOut,
-    LayerStatsOut,
     PatchOut,
     PredictionOut,
     error_responses,
@@ -92,39 +91,44 @@ def predictions_out(predictions: list[Prediction]) -> list[PredictionOut]:
     ]
 
 
-def analysis_out(record: AnalysisRecord, cached: bool) -> AnalysisOut:
+def analysis_json(record: AnalysisRecord, cached: bool) -> bytes:
+    """`AnalysisOut` as JSON bytes, built as plain data and encoded by orjson: the same bytes
+    pydantic wrote from the model (a test compares them) in 0.11 ms of the event loop instead of
+    0.84 ms for Lite0's 143 layers and 1,000 logits."""
     base = f"/api/v1/analyses/{record.analysis_id}"
-    return AnalysisOut(
-        analysis_id=record.analysis_id,
-        model_id=record.model_id,
-        cached=cached,
-        input_url=f"{base}/input.png",
-        predictions=predictions_out(record.predictions),
-        logits=record.logits,
-        layers=[
-            LayerStatsOut(
-                name=layer.name,
-                type=layer.kind,
-                shape=list(layer.shape),
-                min=layer.min,
-                max=layer.max,
-                mean=layer.mean,
-                zero_fraction=layer.zero_fraction,
-                atlas_url=f"{base}/layers/{layer.name}/atlas.png",
-                url=f"{base}/layers/{layer.name}",
-            )
-            for layer in record.layers
-        ],
+    return orjson.dumps(
+        {
+            "analysis_id": record.analysis_id,
+            "model_id": record.model_id,
+            "cached": cached,
+            "input_url": f"{base}/input.png",
+            "predictions": [
+                {"index": p.index, "label": p.label, "probability": p.probability}
+                for p in record.predictions
+            ],
+            "logits": record.logits,
+            "layers": [
+                {
+                    "name": layer.name,
+                    "type": layer.kind,
+                    "shape": list(layer.shape),
+                    "min": layer.min,
+                    "max": layer.max,
+                    "mean": layer.mean,
+                    "zero_fraction": layer.zero_fraction,
+                    "atlas_url": f"{base}/layers/{layer.name}/atlas.png",
+                    "url": f"{base}/layers/{layer.name}",
+                }
+                for layer in record.layers
+            ],
+        }
     )
 
 
 def analysis_response(
     record: AnalysisRecord, cached: bool, headers: dict[str, str] | None = None
 ) -> Response:
-    """`AnalysisOut` encoded by pydantic at once: FastAPI's validate-then-encode of Lite0's 143
-    layers and 1,000 logits took 0.8 ms more of the event loop."""
-    body = analysis_out(record, cached).model_dump_json()
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(analysis_json(record, cached), media_type="application/json", headers=headers)
 
 
 @router.post(
