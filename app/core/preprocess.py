@@ -67,11 +67,17 @@ def denormalize(tensor: torch.Tensor, spec: PreprocessSpec) -> np.ndarray:
     return array[:, :, 0] if array.shape[2] == 1 else array
 
 
+def input_from_pixels(pixels: np.ndarray, spec: PreprocessSpec) -> torch.Tensor:
+    """`model_pixels` (uint8 levels, or float32 in [0, 1]) → the (C, H, W) float32 tensor the
+    model consumes: the one way every path makes it, so stored pixels give it back to the bit."""
+    return normalize(torch.from_numpy(unit_range(pixels)), spec)
+
+
 def crop_tensor(image: Image.Image, spec: PreprocessSpec) -> torch.Tensor:
     """Shorter side resized to `spec.resize`, centre-cropped to the input size, normalised."""
-    return normalize(torch.from_numpy(unit_range(crop_pixels(image, spec))), spec)
+    return input_from_pixels(crop_pixels(image, spec), spec)
 
 
 def to_model_input(image: Image.Image, spec: PreprocessSpec) -> torch.Tensor:
     """The (C, H, W) float32 tensor the model consumes for this decoded image."""
-    return normalize(torch.from_numpy(unit_range(model_pixels(image, spec))), spec)
+    return input_from_pixels(model_pixels(image, spec), spec)

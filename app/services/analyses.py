@@ -30,7 +30,13 @@ from app.core.analysis import (
 from app.core.cache import ByteLRU
 from app.core.encode import Atlas, feature_map_atlas, png_bytes
 from app.core.layer_program import Frontier
-from app.core.preprocess import PreprocessSpec, decode_image, denormalize, to_model_input
+from app.core.preprocess import (
+    PreprocessSpec,
+    decode_image,
+    denormalize,
+    input_from_pixels,
+    to_model_input,
+)
 from app.core.registry import LoadedModel, ModelRegistry
 from app.core.unit_math import UnitMath, explain_unit
 from app.services.decoding import shared_decoder
@@ -137,12 +143,12 @@ class AnalysisService:
         self, model: LoadedModel, data: bytes, analysis_id: str, digest: str, client: str
     ) -> AnalysisRecord:
         """Decode (in a decode worker process), then the forward (batched with other uploads)."""
-        inputs = await shared_decoder().model_input(
-            data, self.max_image_pixels, model.spec.preprocess
-        )
+        spec = model.spec.preprocess
+        pixels = await shared_decoder().model_pixels(data, self.max_image_pixels, spec)
+        inputs = input_from_pixels(pixels, spec)
         summarize = partial(analyze_batch, model, waiting_bytes=self.statistics_waiting_bytes)
         result: AnalysisResult = await self.queue.run_batched(model.spec.id, inputs, summarize)
-        record = AnalysisRecord(
+        stored = AnalysisRecord(
             analysis_id=analysis_id,
             model_id=model.spec.id,
             content_sha256=digest,
@@ -151,18 +157,22 @@ class AnalysisService:
             predictions=result.predictions,
             layers=result.layers,
             created_at=time.time(),
+            pixels=torch.from_numpy(pixels),
+            preprocess=spec,
         )
+        record = stored.without_pixels()  # the store keeps the pixels, this process the input
         self.records.put(analysis_id, record)
         if self.shared is not None:
-            await self.shared.put(record, client)
+            await self.shared.put(stored, client)
         return record
 
     async def _shared_record(self, analysis_id: str) -> AnalysisRecord | None:
         """The record another worker made (kept here too from now on), if a store is shared."""
         if self.shared is None:
             return None
-        record = await self.shared.get(analysis_id)
-        if record is not None and self.registry.get(record.model_id) is not None:
+        stored = await self.shared.get(analysis_id)
+        if stored is not None and self.registry.get(stored.model_id) is not None:
+            record = stored.without_pixels()
             self.records.put(analysis_id, record)
             return record
         return None
@@ -259,7 +269,7 @@ class AnalysisService:
         cached = self.inputs.get(record.analysis_id)
         if cached is not None:
             return cached
-        model = self.model_of(record)
-        png = png_bytes(denormalize(record.input, model.spec.preprocess))
+        spec = record.preprocess or self.model_of(record).spec.preprocess
+        png = png_bytes(denormalize(record.input, spec))
         self.inputs.put(record.analysis_id, png)
         return png

@@ -49,8 +49,8 @@ from app.core.decode import (
     ImageTooLargeError,
     UnsupportedImageError,
 )
-from app.core.pixels import PreprocessSpec, unit_range
-from app.core.preprocess import normalize
+from app.core.pixels import PreprocessSpec
+from app.core.preprocess import input_from_pixels
 from app.services import decode_worker
 from app.services.threads import BoundedThreads
 
@@ -259,8 +259,9 @@ class DecodePool:
                 return
         worker.stop()
 
-    async def pixels(self, data: bytes, max_pixels: int, spec: PreprocessSpec) -> np.ndarray:
-        """The float32 (C, H, W) pixels in [0, 1] the model reads for these upload bytes.
+    async def model_pixels(self, data: bytes, max_pixels: int, spec: PreprocessSpec) -> np.ndarray:
+        """The (C, H, W) `model_pixels` the model reads for these upload bytes: uint8 levels, or
+        float32 in [0, 1] where the preprocessing makes fractions (`input_from_pixels` → input).
 
         Raises:
             ImageError: the upload is refused (see `decode_image`), or it was still decoding at
@@ -284,7 +285,7 @@ class DecodePool:
 
     async def model_input(self, data: bytes, max_pixels: int, spec: PreprocessSpec) -> torch.Tensor:
         """The normalised (C, H, W) tensor the model consumes for these upload bytes."""
-        return normalize(torch.from_numpy(await self.pixels(data, max_pixels, spec)), spec)
+        return input_from_pixels(await self.model_pixels(data, max_pixels, spec), spec)
 
     def _decode(self, job: _Job, header: dict[str, Any], data: bytes) -> np.ndarray:
         """Run one job on an idle worker (in a thread). A worker that ended, was demoted, or broke
@@ -360,7 +361,7 @@ class DecodePool:
             raise _WorkerGone(
                 CorruptImageError("the decoder stopped on this image (its process ended)")
             ) from error
-        return unit_range(np.frombuffer(pixels, dtype=dtype).reshape(shape))
+        return np.frombuffer(pixels, dtype=dtype).reshape(shape)
 
 
 class _WorkerGone(Exception):

@@ -5,10 +5,14 @@ Each test uses its own data directory, so nothing else the suite stored is invol
 
 import os
 import signal
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import httpx
 import pytest
+import torch
+from safetensors.torch import load as load_safetensors
 
 from app.launch import running_server_process
 from tests.conftest import sample_photo
@@ -46,3 +50,9 @@ def test_a_permalink_and_its_layers_answer_after_a_sigkill(tmp_path: Path) -> No
         assert channel.json()["values"] == channel_before["values"]  # recomputed, bit for bit
         page = http.get(f"/a/{analysis_id}")
         assert page.status_code == 200
+    with closing(sqlite3.connect(tmp_path / "records.sqlite3")) as db:
+        (stored,) = db.execute("SELECT input FROM records").fetchone()
+    pixels = load_safetensors(stored)  # the decoder's uint8 pixels, not 600 KB of floats
+    assert {name: (t.dtype, tuple(t.shape)) for name, t in pixels.items()} == {
+        "pixels": (torch.uint8, (3, 224, 224))
+    }

@@ -1,5 +1,7 @@
 """AnalysisService: batched forwards equal single ones; repeats are cached; tensors on the CPU."""
 
+from pathlib import Path
+
 import anyio
 import pytest
 import torch
@@ -16,6 +18,7 @@ from app.services.analyses import (
     with_frontier,
 )
 from app.services.inference import InferenceQueue
+from app.services.record_store import RecordStore
 from tests.conftest import sample_photo
 
 pytestmark = pytest.mark.anyio
@@ -24,7 +27,9 @@ PHOTOS = ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg")
 MAX_PIXELS = 40_000_000
 
 
-def service_for(registry: ModelRegistry, queue: InferenceQueue) -> AnalysisService:
+def service_for(
+    registry: ModelRegistry, queue: InferenceQueue, shared: RecordStore | None = None
+) -> AnalysisService:
     return AnalysisService(
         registry,
         queue,
@@ -32,6 +37,7 @@ def service_for(registry: ModelRegistry, queue: InferenceQueue) -> AnalysisServi
         record_bytes=256 << 20,
         activation_bytes=1 << 30,
         atlas_bytes=64 << 20,
+        shared=shared,
     )
 
 
@@ -84,6 +90,27 @@ async def test_a_repeat_upload_is_the_cached_record_without_a_forward(
     assert again is first
     assert queue.batch_sizes == [1]
     assert await service.find(first.analysis_id) is first
+
+
+async def test_the_store_keeps_the_pixels_and_this_process_the_input(
+    registry: ModelRegistry, tmp_path: Path
+) -> None:
+    """The durable record holds the decoder's uint8 pixels (a quarter of the float input) and
+    gives the input back to the bit; the copy in memory holds the input alone."""
+    store = RecordStore(tmp_path / "records.sqlite3", 1 << 30, 1.0)
+    service = service_for(registry, InferenceQueue(concurrency=1, max_waiting=4), store)
+    model = registry.get("efficientnet-lite0")
+    record, _ = await service.analyze(model, sample_photo("coffee.png"))
+    assert record.pixels is None and record.preprocess == model.spec.preprocess
+    stored = store.get_now(record.analysis_id)
+    assert stored is not None and stored.pixels is not None
+    assert stored.pixels.dtype == torch.uint8 and stored.pixels.shape == (3, 224, 224)
+    assert torch.equal(stored.input, record.input)
+    assert torch.equal(
+        stored.input, model_input(sample_photo("coffee.png"), MAX_PIXELS, model.spec.preprocess)
+    )
+    assert store.stats()[1] < 200_000  # pixels 150,528 bytes, the rest statistics and logits
+    store.close()
 
 
 async def test_identical_uploads_in_flight_share_one_forward(registry: ModelRegistry) -> None:

@@ -9,6 +9,8 @@ import torch
 from safetensors.torch import load as load_safetensors
 
 from app.core.analysis import LayerStats, Prediction
+from app.core.pixels import PreprocessSpec
+from app.core.preprocess import input_from_pixels
 from app.services.records import (
     AnalysisRecord,
     RecordFormatError,
@@ -69,6 +71,54 @@ def test_the_stored_form_is_safetensors_and_json_only() -> None:
     meta = json.loads(fields["meta"])
     assert meta["analysis_id"] == make_analysis_id("lenet5-mnist", "ab" * 32)
     assert meta["predictions"][1] == {"index": 0, "label": "0", "probability": 0.125}
+
+
+PHOTO_SPEC = PreprocessSpec(
+    style="crop",
+    channels=3,
+    height=8,
+    width=6,
+    mean=(0.485, 0.456, 0.406),
+    std=(0.229, 0.224, 0.225),
+    resize=8,
+)
+
+
+def pixel_record() -> AnalysisRecord:
+    """A record as the server makes one: uint8 pixels, and the input normalised from them."""
+    pixels = torch.randint(0, 256, (3, 8, 6), dtype=torch.uint8, generator=torch.Generator())
+    return AnalysisRecord(
+        **{
+            **vars(sample_record()),
+            "input": input_from_pixels(pixels.numpy(), PHOTO_SPEC),
+            "pixels": pixels,
+            "preprocess": PHOTO_SPEC,
+        }
+    )
+
+
+def test_a_record_with_pixels_keeps_them_and_gives_the_input_back_to_the_bit() -> None:
+    record = pixel_record()
+    fields = record_to_fields(record)
+    assert load_safetensors(fields["input"]).keys() == {"pixels"}
+    assert json.loads(fields["meta"])["preprocess"]["mean"] == [0.485, 0.456, 0.406]
+    restored = record_from_fields({key.encode(): value for key, value in fields.items()})
+    assert torch.equal(restored.input, record.input) and restored.input.dtype == torch.float32
+    assert torch.equal(restored.pixels, record.pixels) and restored.pixels.dtype == torch.uint8
+    assert restored.preprocess == PHOTO_SPEC
+    assert {**vars(restored), "input": None, "pixels": None} == {
+        **vars(record),
+        "input": None,
+        "pixels": None,
+    }
+
+
+def test_pixels_take_a_quarter_of_the_float_input() -> None:
+    record = pixel_record()
+    as_floats = AnalysisRecord(**{**vars(record), "pixels": None, "preprocess": None})
+    pixel_bytes = len(record_to_fields(record)["input"])
+    float_bytes = len(record_to_fields(as_floats)["input"])
+    assert float_bytes - pixel_bytes == (4 - 1) * 3 * 8 * 6  # a byte a value instead of four
 
 
 def test_analysis_id_is_the_model_and_content_hash() -> None:
