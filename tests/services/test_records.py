@@ -113,6 +113,26 @@ def test_a_record_with_pixels_keeps_them_and_gives_the_input_back_to_the_bit() -
     }
 
 
+def test_fractional_pixels_of_a_digit_round_trip_too() -> None:
+    """MNIST-style centring makes float32 pixels in [0, 1]: they are kept as they are."""
+    spec = PreprocessSpec(
+        style="digit", channels=1, height=28, width=28, mean=(0.1307,), std=(0.3081,)
+    )
+    pixels = torch.rand(1, 28, 28, generator=torch.Generator().manual_seed(5))
+    record = AnalysisRecord(
+        **{
+            **vars(sample_record()),
+            "input": input_from_pixels(pixels.numpy(), spec),
+            "pixels": pixels,
+            "preprocess": spec,
+        }
+    )
+    fields = {key.encode(): value for key, value in record_to_fields(record).items()}
+    restored = record_from_fields(fields)
+    assert torch.equal(restored.input, record.input) and torch.equal(restored.pixels, pixels)
+    assert restored.preprocess == spec
+
+
 def test_pixels_take_a_quarter_of_the_float_input() -> None:
     record = pixel_record()
     as_floats = AnalysisRecord(**{**vars(record), "pixels": None, "preprocess": None})
