@@ -13,6 +13,7 @@ photo for EfficientNet-Lite0), and kept in a byte-bounded LRU while it is being 
 """
 
 import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -47,6 +48,8 @@ from app.services.shared_records import SharedRecords
 
 __all__ = ["AnalysisNotFoundError", "AnalysisRecord", "AnalysisService", "make_analysis_id"]
 
+logger = logging.getLogger("convlens.records")
+
 V = TypeVar("V")
 T = TypeVar("T")
 
@@ -58,6 +61,15 @@ class AnalysisNotFoundError(KeyError):
 def model_input(data: bytes, max_image_pixels: int, spec: PreprocessSpec) -> torch.Tensor:
     """Upload bytes → the (C, H, W) tensor the model reads (decoding is checked and capped)."""
     return to_model_input(decode_image(data, max_image_pixels), spec)
+
+
+def made_by(record: AnalysisRecord, model: LoadedModel) -> bool:
+    """Whether the record's statistics come from the model as loaded now: its weights and its
+    preprocessing (a record older than these fields is taken as it is)."""
+    return record.weights_sha256 in (None, model.weights_sha256) and record.preprocess in (
+        None,
+        model.spec.preprocess,
+    )
 
 
 def tensor_bytes(tensor: torch.Tensor) -> int:
@@ -159,6 +171,7 @@ class AnalysisService:
             created_at=time.time(),
             pixels=torch.from_numpy(pixels),
             preprocess=spec,
+            weights_sha256=model.weights_sha256,
         )
         record = stored.without_pixels()  # the store keeps the pixels, this process the input
         self.records.put(analysis_id, record)
@@ -167,15 +180,26 @@ class AnalysisService:
         return record
 
     async def _shared_record(self, analysis_id: str) -> AnalysisRecord | None:
-        """The record another worker made (kept here too from now on), if a store is shared."""
+        """The record another worker made (kept here too from now on), if a store is shared.
+
+        A record made before the model's weights or preprocessing changed is not served: its
+        statistics would not match the layers recomputed now. Uploading the image again
+        replaces it.
+        """
         if self.shared is None:
             return None
         stored = await self.shared.get(analysis_id)
-        if stored is not None and self.registry.get(stored.model_id) is not None:
-            record = stored.without_pixels()
-            self.records.put(analysis_id, record)
-            return record
-        return None
+        model = None if stored is None else self.registry.get(stored.model_id)
+        if stored is None or model is None:
+            return None
+        if not made_by(stored, model):
+            logger.info(
+                "stored record %s was made by another version of %s", analysis_id, model.spec.id
+            )
+            return None
+        record = stored.without_pixels()
+        self.records.put(analysis_id, record)
+        return record
 
     def record(self, analysis_id: str) -> AnalysisRecord:
         """A record this process holds (see `find` for one any worker made)."""

@@ -41,6 +41,7 @@ class AnalysisRecord:
 
     ``pixels`` and ``preprocess``, when known, are what ``input`` was made of
     (``input_from_pixels(pixels, preprocess)``): the compact form a store keeps.
+    ``weights_sha256`` names the weights that made the statistics (None in older records).
     """
 
     analysis_id: str
@@ -53,6 +54,7 @@ class AnalysisRecord:
     created_at: float
     pixels: torch.Tensor | None = None
     preprocess: PreprocessSpec | None = None
+    weights_sha256: str | None = None
 
     def without_pixels(self) -> Self:
         """This record as a process keeps it in memory once stored: the input alone."""
@@ -86,6 +88,8 @@ def record_to_fields(record: AnalysisRecord) -> dict[str, bytes]:
         "layers": record.layers,
         "created_at": record.created_at,
     }
+    if record.weights_sha256 is not None:
+        meta["weights_sha256"] = record.weights_sha256
     if record.pixels is not None and record.preprocess is not None:
         meta["preprocess"] = asdict(record.preprocess)
         tensors = {"pixels": record.pixels.contiguous()}
@@ -140,6 +144,7 @@ def record_from_fields(fields: dict[bytes, bytes]) -> AnalysisRecord:
             created_at=float(meta["created_at"]),
             pixels=pixels,
             preprocess=preprocess,
+            weights_sha256=meta.get("weights_sha256"),
         )
     except (KeyError, TypeError, ValueError, SafetensorError) as error:
         raise RecordFormatError(f"unreadable analysis record: {error}") from error

@@ -1,5 +1,7 @@
 """AnalysisService: batched forwards equal single ones; repeats are cached; tensors on the CPU."""
 
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
@@ -19,6 +21,7 @@ from app.services.analyses import (
 )
 from app.services.inference import InferenceQueue
 from app.services.record_store import RecordStore
+from app.services.records import AnalysisRecord
 from tests.conftest import sample_photo
 
 pytestmark = pytest.mark.anyio
@@ -110,6 +113,60 @@ async def test_the_store_keeps_the_pixels_and_this_process_the_input(
         stored.input, model_input(sample_photo("coffee.png"), MAX_PIXELS, model.spec.preprocess)
     )
     assert store.stats()[1] < 200_000  # pixels 150,528 bytes, the rest statistics and logits
+    store.close()
+
+
+async def stored_then_changed(
+    registry: ModelRegistry, store: RecordStore, change: Callable[[AnalysisRecord], AnalysisRecord]
+) -> tuple[AnalysisRecord, AnalysisService]:
+    """Analyze a digit with the store, rewrite its stored record with ``change``, and return the
+    analysis and a fresh service on the same store (another worker, or the server restarted)."""
+    model = registry.get("lenet5-mnist")
+    made, _ = await service_for(registry, InferenceQueue(1, 4), store).analyze(
+        model, sample_photo("camera.png")
+    )
+    stored = store.get_now(made.analysis_id)
+    assert stored is not None and stored.weights_sha256 == model.weights_sha256
+    store.put_now(change(stored), "")
+    return made, service_for(registry, InferenceQueue(1, 4), store)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda stored: replace(stored, weights_sha256="0" * 64),
+        lambda stored: replace(stored, preprocess=replace(stored.preprocess, mean=(0.5,))),
+    ],
+    ids=["other-weights", "other-preprocessing"],
+)
+async def test_a_stored_record_of_another_version_of_the_model_is_not_served(
+    registry: ModelRegistry, tmp_path: Path, change: Callable[[AnalysisRecord], AnalysisRecord]
+) -> None:
+    """Its statistics would not match the layers recomputed now: the permalink is gone, and
+    uploading the image again makes the record anew."""
+    store = RecordStore(tmp_path / "records.sqlite3", 1 << 30, 1.0)
+    made, fresh = await stored_then_changed(registry, store, change)
+    with pytest.raises(AnalysisNotFoundError):
+        await fresh.find(made.analysis_id)
+    model = registry.get("lenet5-mnist")
+    again, cached = await fresh.analyze(model, sample_photo("camera.png"))
+    assert not cached and again.analysis_id == made.analysis_id and again.layers == made.layers
+    renewed = store.get_now(made.analysis_id)
+    assert renewed is not None and torch.equal(renewed.input, made.input)
+    assert (renewed.weights_sha256, renewed.preprocess) == (
+        model.weights_sha256,
+        model.spec.preprocess,
+    )
+    store.close()
+
+
+async def test_a_record_older_than_the_version_fields_is_served(
+    registry: ModelRegistry, tmp_path: Path
+) -> None:
+    store = RecordStore(tmp_path / "records.sqlite3", 1 << 30, 1.0)
+    older = lambda stored: replace(stored, weights_sha256=None, preprocess=None, pixels=None)  # noqa: E731
+    made, fresh = await stored_then_changed(registry, store, older)
+    assert (await fresh.find(made.analysis_id)).layers == made.layers
     store.close()
 
 

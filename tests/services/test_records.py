@@ -93,6 +93,7 @@ def pixel_record() -> AnalysisRecord:
             "input": input_from_pixels(pixels.numpy(), PHOTO_SPEC),
             "pixels": pixels,
             "preprocess": PHOTO_SPEC,
+            "weights_sha256": "cd" * 32,
         }
     )
 
