@@ -15,6 +15,7 @@ from playwright.sync_api import Locator, Page, expect
 from app.config import REPO_ROOT
 from tests.browser.conftest import screenshot
 from tests.browser.pages import TIMEOUT_MS, analyze_file, api_unit_math, api_unit_value, show_unit
+from tests.browser.site_pages import use_chinese
 from tests.conftest import SKIMAGE_DATA
 
 pytestmark = pytest.mark.browser
@@ -158,3 +159,18 @@ def test_digit_model_has_im2col_only(page: Page, api: httpx.Client) -> None:
     expect(page.locator("#separable-card")).to_be_hidden()
     point_at(page, card, "pool1", 0, 1, 1)
     expect(page.locator("#layer-math-panel")).to_be_hidden()
+
+
+def test_the_pairs_table_fits_its_card_in_chinese_at_a_laptops_width(
+    page: Page, api: httpx.Client
+) -> None:
+    """Chinese headers are the widest: each pair breaks after its arrow instead of the table
+    scrolling sideways (it overflowed by 14 px at 1368 px before)."""
+    use_chinese(page)
+    page.set_viewport_size({"width": 1368, "height": 900})
+    card = get(api, f"/api/v1/models/{PHOTO}")
+    analyze_file(page, PHOTO, CHELSEA)
+    point_at(page, card, "_blocks.1._project_conv", 3, 10, 12)
+    region = page.locator("#separable-card .table-scroll-x")
+    expect(region).to_be_visible()
+    assert region.evaluate("r => r.scrollWidth - r.clientWidth") <= 0
