@@ -8,7 +8,7 @@ whatever the image's size.
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, Self
 
 import numpy as np
 from PIL import Image
@@ -42,6 +42,11 @@ class PreprocessSpec:
     std: tuple[float, ...]
     resize: int | None = None
     interpolation: Literal["bilinear", "bicubic", "nearest"] = "bicubic"
+
+    @classmethod
+    def from_json(cls, fields: dict[str, Any]) -> Self:
+        """The spec `dataclasses.asdict` gave, back from JSON (which made its tuples lists)."""
+        return cls(**{**fields, "mean": tuple(fields["mean"]), "std": tuple(fields["std"])})
 
 
 def eight_bit_mode(image: Image.Image) -> Literal["RGB", "L"] | None:

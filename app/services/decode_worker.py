@@ -46,7 +46,7 @@ def limit_address_space(budget: int) -> None:
 
 def decode_job(header: dict[str, Any], data: bytes) -> tuple[dict[str, Any], bytes]:
     """One job's answer: a JSON-able header and the pixel bytes (empty when refused)."""
-    spec = PreprocessSpec(**header["spec"])
+    spec = PreprocessSpec.from_json(header["spec"])
     try:
         image = decode_image(
             data,

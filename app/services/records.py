@@ -126,7 +126,7 @@ def record_from_fields(fields: dict[bytes, bytes]) -> AnalysisRecord:
         tensors = load_safetensors(fields[b"input"])
         pixels, preprocess = None, None
         if "preprocess" in meta:
-            preprocess = _preprocess_from_json(meta["preprocess"])
+            preprocess = PreprocessSpec.from_json(meta["preprocess"])
             pixels = tensors["pixels"]
             inputs = input_from_pixels(pixels.numpy(), preprocess)
         else:
@@ -148,11 +148,6 @@ def record_from_fields(fields: dict[bytes, bytes]) -> AnalysisRecord:
         )
     except (KeyError, TypeError, ValueError, SafetensorError) as error:
         raise RecordFormatError(f"unreadable analysis record: {error}") from error
-
-
-def _preprocess_from_json(fields: dict[str, Any]) -> PreprocessSpec:
-    """The `PreprocessSpec` `asdict` wrote (JSON made its tuples lists)."""
-    return PreprocessSpec(**{**fields, "mean": tuple(fields["mean"]), "std": tuple(fields["std"])})
 
 
 def record_checksum(meta: bytes, inputs: bytes) -> str:
