@@ -37,7 +37,6 @@ from typing import Any, Self
 
 import anyio.to_thread
 import numpy as np
-import torch
 
 import app
 from app.config import Settings, get_settings
@@ -50,7 +49,6 @@ from app.core.decode import (
     UnsupportedImageError,
 )
 from app.core.pixels import PreprocessSpec
-from app.core.preprocess import input_from_pixels
 from app.services import decode_worker
 from app.services.threads import BoundedThreads
 
@@ -282,10 +280,6 @@ class DecodePool:
         except BaseException:
             job.abandon()
             raise
-
-    async def model_input(self, data: bytes, max_pixels: int, spec: PreprocessSpec) -> torch.Tensor:
-        """The normalised (C, H, W) tensor the model consumes for these upload bytes."""
-        return input_from_pixels(await self.model_pixels(data, max_pixels, spec), spec)
 
     def _decode(self, job: _Job, header: dict[str, Any], data: bytes) -> np.ndarray:
         """Run one job on an idle worker (in a thread). A worker that ended, was demoted, or broke

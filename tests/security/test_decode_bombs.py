@@ -14,7 +14,7 @@ import pytest
 
 from app.config import Settings
 from app.core.decode import ImageTooComplexError, decode_image, jpeg_scan_count
-from app.core.preprocess import to_model_input
+from app.core.preprocess import input_from_pixels, to_model_input
 from app.services.decoding import DecodeLimits, DecodePool
 from tests.helpers import encode
 from tests.security.conftest import PHOTO_MODEL, bundled_preprocessing
@@ -83,12 +83,15 @@ async def test_a_decode_past_its_deadline_is_abandoned_and_its_process_killed(
         (pid,) = pool.worker_pids()
         started = time.perf_counter()
         with pytest.raises(ImageTooComplexError) as raised:
-            await pool.model_input(bomb, CAP, IMAGENET)
+            await pool.model_pixels(bomb, CAP, IMAGENET)
         assert 0.5 <= time.perf_counter() - started < 1.0
         assert "did not finish decoding within 0.5 s" in str(raised.value)
         assert not pid_alive(pid)  # the work really stopped
         photo = gradient_image(64, 64)
-        tensor = await pool.model_input(encode(photo, "PNG"), CAP, IMAGENET)  # a fresh worker
+        # A fresh worker decodes it.
+        tensor = input_from_pixels(
+            await pool.model_pixels(encode(photo, "PNG"), CAP, IMAGENET), IMAGENET
+        )
         assert np.array_equal(tensor.numpy(), to_model_input(photo, IMAGENET).numpy())
         (replacement,) = pool.worker_pids()
         assert replacement != pid
@@ -99,12 +102,14 @@ async def test_a_cancelled_decode_kills_its_worker(bomb: bytes) -> None:
     with DecodePool(limits, workers=1, max_waiting=4) as pool:
         (pid,) = pool.worker_pids()
         with anyio.move_on_after(0.3):
-            await pool.model_input(bomb, CAP, IMAGENET)
+            await pool.model_pixels(bomb, CAP, IMAGENET)
         with anyio.fail_after(2):
             while pid_alive(pid):
                 await anyio.sleep(0.02)
         photo = gradient_image(64, 64)
-        tensor = await pool.model_input(encode(photo, "PNG"), CAP, IMAGENET)
+        tensor = input_from_pixels(
+            await pool.model_pixels(encode(photo, "PNG"), CAP, IMAGENET), IMAGENET
+        )
         assert tensor.shape == (3, 224, 224)
 
 

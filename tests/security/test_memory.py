@@ -31,7 +31,7 @@ from app.core.decode import (
     open_image,
     webp_canvas_size,
 )
-from app.core.preprocess import normalize
+from app.core.preprocess import input_from_pixels, normalize
 from app.services.decoding import DecodeLimits, DecodePool
 from app.services.inference import QueueFullError, fix_mmap_threshold, limit_malloc_arenas
 from app.services.threads import BoundedThreads
@@ -152,9 +152,11 @@ async def test_the_wide_grey_png_decodes_in_a_worker_not_in_this_process() -> No
     # Memory is the point here, not time: a loaded machine may take more than the default 3 s.
     limits = DecodeLimits(timeout_seconds=60, memory_bytes=BUDGET, max_jpeg_scans=100)
     with DecodePool(limits, workers=1, max_waiting=4) as decoder:
-        await decoder.model_input(encode(gradient_image(8, 8), "PNG"), CAP, IMAGENET)  # warm
+        await decoder.model_pixels(encode(gradient_image(8, 8), "PNG"), CAP, IMAGENET)  # warm
         before = reset_peak(os.getpid())
-        tensor = await decoder.model_input(wide_grey_png(), CAP, IMAGENET)
+        tensor = input_from_pixels(
+            await decoder.model_pixels(wide_grey_png(), CAP, IMAGENET), IMAGENET
+        )
         assert peak_rise(os.getpid(), before) < 16 * MIB
         black = normalize(torch.zeros(3, 224, 224), IMAGENET)
         assert np.array_equal(tensor.numpy(), black.numpy())
@@ -178,10 +180,12 @@ async def test_the_address_space_limit_stops_what_the_estimate_misses() -> None:
     with DecodePool(limits, workers=1, max_waiting=4) as pool:
         (pid,) = pool.worker_pids()
         with pytest.raises(ImageTooLargeError) as raised:
-            await pool.model_input(rotated, CAP, IMAGENET)
+            await pool.model_pixels(rotated, CAP, IMAGENET)
         assert "more than 64 MiB" in str(raised.value)
         assert pool.worker_pids() != [pid]  # a worker that ran out is replaced
-        small = await pool.model_input(encode(gradient_image(40, 30), "JPEG"), CAP, IMAGENET)
+        small = input_from_pixels(
+            await pool.model_pixels(encode(gradient_image(40, 30), "JPEG"), CAP, IMAGENET), IMAGENET
+        )
         assert small.shape == (3, 224, 224)
 
 
