@@ -18,8 +18,16 @@ from torch import nn
 
 from app.config import REPO_ROOT
 from app.core.analysis import analyze, top_predictions
-from app.core.model_spec import FileRef, ModelSpec, SpecError, read_spec, read_specs
+from app.core.model_spec import (
+    MEMORY_FORMATS,
+    FileRef,
+    ModelSpec,
+    SpecError,
+    read_spec,
+    read_specs,
+)
 from app.core.preprocess import PreprocessSpec
+from app.core.registry import MEMORY_FORMATS as TORCH_MEMORY_FORMATS
 from app.core.registry import (
     ModelLoadError,
     ModelRegistry,
@@ -321,6 +329,12 @@ def test_a_user_model_predicts_exactly_like_its_module(tmp_path: Path, suffix: s
     path_before = list(sys.path)
     assert_same_predictions(path, reference)
     assert sys.path == path_before
+
+
+def test_every_memory_format_a_spec_may_name_has_a_torch_layout() -> None:
+    """The spec parser's names and the registry's torch layouts are kept apart (parsing needs
+    no torch objects); they must name the same formats."""
+    assert set(TORCH_MEMORY_FORMATS) == set(MEMORY_FORMATS)
 
 
 def test_a_user_model_runs_contiguous_unless_its_spec_asks_for_channels_last(
