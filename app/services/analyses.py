@@ -258,6 +258,7 @@ class AnalysisService:
                 resume_activations, model, record.input, [layer], starts
             )
             if stopped is not None:
+                # Read again: other recomputes of this analysis may have stopped meanwhile.
                 kept = self.frontiers.get(record.analysis_id) or ()
                 self.frontiers.put(record.analysis_id, with_frontier(kept, stopped))
             return maps[layer]
